@@ -1,0 +1,77 @@
+"""pconf: compile layered TOML/YAML cluster files into a validated, resolved vLLM parallel configuration.
+
+The public API, resolved lazily (PEP 562) so that ``import pconf`` loads nothing heavy::
+
+    import pconf
+    result = pconf.compile_files(["cluster.toml"], overrides=["parallel.tensor_parallel_size=8"])
+    result.to_dict()
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "compile_files": "pconf.compile",
+    "compile_dict": "pconf.compile",
+    "Compiled": "pconf.compile",
+    "Explanation": "pconf.compile",
+    "ConfigError": "pconf.errors",
+    "LoadError": "pconf.errors",
+    "SchemaError": "pconf.errors",
+    "RuleError": "pconf.errors",
+    "PconfError": "pconf.errors",
+    "Issue": "pconf.errors",
+    "Location": "pconf.errors",
+    "Document": "pconf.schema",
+    "ParallelConfig": "pconf.schema",
+    "EPLBConfig": "pconf.schema",
+    "SchedulerConfig": "pconf.schema",
+    "ClusterFacts": "pconf.schema",
+    "ResolvedConfig": "pconf.resolve",
+    "Derived": "pconf.resolve",
+}
+
+__all__ = [
+    "ClusterFacts",
+    "Compiled",
+    "ConfigError",
+    "Derived",
+    "Document",
+    "EPLBConfig",
+    "Explanation",
+    "Issue",
+    "LoadError",
+    "Location",
+    "ParallelConfig",
+    "PconfError",
+    "ResolvedConfig",
+    "RuleError",
+    "SchedulerConfig",
+    "SchemaError",
+    "__version__",
+    "compile_dict",
+    "compile_files",
+]
+
+if TYPE_CHECKING:
+    from pconf.compile import Compiled, Explanation, compile_dict, compile_files
+    from pconf.errors import ConfigError, Issue, LoadError, Location, PconfError, RuleError, SchemaError
+    from pconf.resolve import Derived, ResolvedConfig
+    from pconf.schema import ClusterFacts, Document, EPLBConfig, ParallelConfig, SchedulerConfig
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pconf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -1,0 +1,5 @@
+"""``python -m pconf``."""
+
+from pconf.cli import main
+
+raise SystemExit(main())

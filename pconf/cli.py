@@ -1,0 +1,271 @@
+"""The ``pconf`` command line. Only this module prints or exits.
+
+Exit codes: 0 success; 2 a config error (every issue listed on stderr, no traceback); 1 an internal bug
+(with its traceback), or a negative answer where the command is a check: ``pconf hash --check`` when the
+graph changed, ``pconf diff`` when the configs differ (like diff(1)). ``PCONF_TRACEBACK=1`` re-raises
+config errors too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pconf.compile import Compiled
+    from pconf.errors import Issue
+
+EXIT_OK, EXIT_BUG, EXIT_CONFIG = 0, 1, 2
+EXIT_CHANGED = 1  # a check's negative answer: `hash --check` found changes, `diff` found differences
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    from pconf.errors import ConfigError
+
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        if os.environ.get("PCONF_TRACEBACK") == "1":
+            raise
+        _print_issues(exc.issues)
+        return EXIT_CONFIG
+    except BrokenPipeError:  # e.g. `pconf compile x.toml | head`
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception:  # an internal bug: say so, with the traceback
+        traceback.print_exc()
+        print("pconf: internal error (this is a bug in pconf; please report it with the input)", file=sys.stderr)
+        return EXIT_BUG
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pconf",
+        description="Compile layered TOML/YAML cluster files into a validated vLLM parallel configuration.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def inputs(p: argparse.ArgumentParser, files: bool = True) -> None:
+        if files:
+            p.add_argument("files", nargs="+", metavar="FILE", help="cluster files, merged left to right")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                       help="override a key (applied last, in order); --set ~KEY resets KEY to its default")
+        p.add_argument("--vllm-env", action="store_true",
+                       help="vLLM-environment mode: read VLLM_DP_*, RANK, ... from this process's environment")
+
+    p = sub.add_parser("compile", help="print the resolved document")
+    inputs(p)
+    p.add_argument("--format", choices=("json", "toml", "yaml"), default="json", help="output format")
+    p.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
+    p.set_defaults(handler=_compile)
+
+    p = sub.add_parser("validate", help="check each file on its own; exit 2 listing every error")
+    inputs(p)
+    p.set_defaults(handler=_validate)
+
+    p = sub.add_parser("hash", help="print the graph hash; write or check a CI lock")
+    inputs(p)
+    p.add_argument("--json", action="store_true", help="the hash and every factor with its value and digest")
+    lock = p.add_mutually_exclusive_group()
+    lock.add_argument("--write-lock", metavar="PATH", help="record the hash and factor values in PATH")
+    lock.add_argument("--check", metavar="PATH",
+                      help="compare with a lock: exit 0 if the graph is unchanged, else 1 listing each change")
+    p.set_defaults(handler=_hash)
+
+    p = sub.add_parser("diff", help="every key that differs between two configs, and whether the hash changes")
+    p.add_argument("old", metavar="OLD", help="the old cluster file")
+    p.add_argument("new", metavar="NEW", help="the new cluster file")
+    inputs(p, files=False)
+    p.add_argument("--json", action="store_true", help="print the differences as JSON")
+    p.set_defaults(handler=_diff)
+
+    p = sub.add_parser("explain", help="show a key's value and every layer that set it")
+    p.add_argument("args", nargs="+", metavar="FILE... KEY", help="cluster files, then a dotted key")
+    inputs(p, files=False)
+    p.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    p.set_defaults(handler=_explain)
+    return parser
+
+
+def _compile_args(files: Sequence[str], args: argparse.Namespace) -> Compiled:
+    from pconf.compile import compile_files
+
+    compiled = compile_files(files, overrides=args.overrides, env=os.environ if args.vllm_env else None)
+    _print_issues(compiled.warnings)
+    return compiled
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from pconf.emit import render
+
+    text = render(_compile_args(args.files, args).to_dict(), args.format)
+    if args.output:
+        _write(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _write(path: str, text: str) -> None:
+    """Write an output file the user named; a failure is the user's to fix (exit 2), not a bug."""
+    from pconf.errors import ConfigError, Issue, Location
+
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise ConfigError([Issue((), Location(path), "output.write", f"cannot write the file: {exc.strerror}",
+                                 hint="check the directory exists and is writable")]) from None
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from pconf.errors import ConfigError
+
+    issues: list[Issue] = []
+    for path in args.files:
+        try:
+            _compile_args([path], args)
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+        else:
+            print(f"{path}: ok")
+    if issues:
+        _print_issues(issues)
+        return EXIT_CONFIG
+    return EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    if len(args.args) < 2:
+        print("pconf explain: give one or more files, then a dotted key", file=sys.stderr)
+        return EXIT_CONFIG
+    *files, key = args.args
+    explanation = _compile_args(files, args).explain(key)
+    if args.json:
+        layers = [{"where": str(s.where), "value": None if s.is_reset else s.value, "reset": s.is_reset}
+                  for s in explanation.chain if not isinstance(s.value, dict)]
+        json.dump({"key": explanation.key, "value": explanation.value, "source": explanation.source,
+                   "layers": layers}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    print(f"{explanation.key} = {_show(explanation.value)}")
+    print(f"source: {explanation.source}")
+    settings = [s for s in explanation.chain if not isinstance(s.value, dict)]
+    if settings:
+        print("layers (last wins):")
+        width = max(len(str(s.where)) for s in settings)
+        for s in settings:
+            what = "reset to default" if s.is_reset else _show(s.value)
+            print(f"  {s.where!s:<{width}}  {what}")
+    return EXIT_OK
+
+
+def _hash(args: argparse.Namespace) -> int:
+    from pconf.hashing import check_lock, graph_hash, lock_dict, lock_problem
+
+    gh = graph_hash(_compile_args(args.files, args).resolved)
+    if args.write_lock:
+        _write(args.write_lock, json.dumps(lock_dict(gh), indent=2, sort_keys=True) + "\n")
+        print(gh)
+        return EXIT_OK
+    if args.check:
+        lock = _read_lock(args.check, lock_problem)
+        result = check_lock(lock["scheme"], lock["factors"], gh)
+        if result.scheme_changed:
+            print(f"note: {args.check} was written with hash scheme {result.locked_scheme}; this pconf uses "
+                  f"{gh.scheme}. Factor values are compared instead; rewrite the lock with --write-lock.",
+                  file=sys.stderr)
+        if result.unchanged:
+            print(f"{gh}: unchanged")
+            return EXIT_OK
+        print(f"graph changed: {lock['graph_hash']} -> {gh}")
+        for change in result.changes:
+            print(f"  {change.name}: {_show(change.old)} -> {_show(change.new)}")
+        return EXIT_CHANGED
+    if args.json:
+        json.dump({"graph_hash": str(gh), "scheme": gh.scheme,
+                   "factors": [{"name": f.name, "value": f.value, "digest": f.digest} for f in gh.factors]},
+                  sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return EXIT_OK
+    print(gh)
+    return EXIT_OK
+
+
+def _read_lock(path: str, problem_of: Callable[[object], str | None]) -> dict[str, Any]:
+    from pconf.errors import Issue, LoadError, Location
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            lock = json.load(f)
+    except OSError as exc:
+        problem: str | None = f"cannot read the lock: {exc.strerror}"
+    except ValueError as exc:
+        problem = f"the lock is not valid JSON: {exc}"
+    else:
+        problem = problem_of(lock)
+    if problem:
+        raise LoadError([Issue((), Location(path), "hash.lock_file", problem,
+                               hint="write it with `pconf hash FILE --write-lock PATH`")])
+    result: dict[str, Any] = lock
+    return result
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from pconf.hashing import FACTOR_NAMES, graph_hash
+
+    old, new = _compile_args([args.old], args), _compile_args([args.new], args)
+    a, b = _flatten(old.to_dict()), _flatten(new.to_dict())
+    factors = {f"parallel.{name}" for name in FACTOR_NAMES}
+    keys = [*a, *(k for k in b if k not in a)]
+    changes = [(k, a.get(k), b.get(k), k in factors) for k in keys if a.get(k) != b.get(k)]
+    ha, hb = graph_hash(old.resolved), graph_hash(new.resolved)
+    if args.json:
+        json.dump({"changes": [{"key": k, "old": x, "new": y, "graph": g} for k, x, y, g in changes],
+                   "graph_hash": {"old": str(ha), "new": str(hb), "changes": ha != hb}}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        width = max((len(f"{k}: {_show(x)} -> {_show(y)}") for k, x, y, _ in changes), default=0)
+        for k, x, y, g in changes:
+            line = f"{k}: {_show(x)} -> {_show(y)}"
+            print(f"{line:<{width}}  [graph]" if g else line)
+        print(f"graph hash: {'changes' if ha != hb else 'unchanged'} ({ha}{' -> ' + str(hb) if ha != hb else ''})")
+    return EXIT_OK if not changes else EXIT_CHANGED
+
+
+def _flatten(doc: dict[str, Any]) -> dict[str, Any]:
+    """Dotted key -> value for the parallel, scheduler and cluster tables (what a diff compares)."""
+    out: dict[str, Any] = {}
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict) and key != "ray_runtime_env":
+                walk(value, f"{prefix}{key}.")
+            else:
+                out[prefix + key] = value
+
+    for section in ("parallel", "scheduler", "cluster"):
+        walk(doc[section], f"{section}.")
+    return out
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _print_issues(issues: Sequence[Issue]) -> None:
+    for issue in issues:
+        prefix = "warning: " if issue.severity == "warning" else ""
+        print(prefix + issue.render(), file=sys.stderr)
+    errors = sum(1 for i in issues if i.severity == "error")
+    if errors:
+        print(f"pconf: {errors} error{'s' if errors != 1 else ''}", file=sys.stderr)

@@ -1,0 +1,156 @@
+"""The whole compile pipeline in one place: load -> merge -> structure -> resolve -> rules.
+
+``compile_files`` and ``compile_dict`` return a ``Compiled``; a config problem raises ``ConfigError``
+(``LoadError``, ``SchemaError`` or ``RuleError``) carrying every issue found at that stage.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pconf.errors import Issue, LoadError, Location, RuleError, did_you_mean, issue_order
+from pconf.keypath import KeyPath, format_path, parse_dotted
+from pconf.load import Layer, load_layers
+from pconf.load.overrides import overrides_layer
+from pconf.merge import Merged, Setting, merge
+from pconf.resolve import ResolvedConfig, read_env, resolve
+from pconf.rules import check_all
+from pconf.schema import DERIVED_FIELDS
+from pconf.structure import structure
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Where a key's value came from: the layers that set it (last wins) and the final source."""
+
+    key: str
+    value: Any
+    chain: tuple[Setting, ...]
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A compiled document: the resolved configuration, where each value came from, and any warnings."""
+
+    resolved: ResolvedConfig
+    merged: Merged
+    warnings: tuple[Issue, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document ``pconf compile --format json`` prints."""
+        from pconf.emit import document_dict
+
+        return document_dict(self)
+
+    def where(self, path: KeyPath) -> Location:
+        """Where the value at ``path`` came from: resolution, a layer, or the default."""
+        origin = self.resolved.origins.get(path)
+        return origin if origin is not None else self.merged.where(path)
+
+    def rule_location(self, path: KeyPath) -> Location:
+        """Where a rule's finding about ``path`` points: the file line the user wrote it on, or (for values
+        the user did not write, and values taken from the environment) where resolution took it from."""
+        if path[0] == "env":
+            return Location(f"env:{path[1]}")
+        origin = self.resolved.origins.get(path)
+        written = self.merged.chains.get(path)
+        if origin is not None and (not written or written[-1].is_reset or origin.source.startswith("env:")):
+            return origin
+        return self.merged.where(path)
+
+    def source(self, path: KeyPath) -> str:
+        """The ``sources`` entry of a key: ``file:line:col``, ``--set ...``, ``env:NAME``, ``derived: ...``."""
+        origin = self.resolved.origins.get(path)
+        if origin is not None:
+            return str(origin)
+        chain = self.merged.chains.get(path)
+        if chain and chain[-1].is_reset:
+            return f"default (reset at {chain[-1].where})"
+        return str(self.merged.where(path)) if chain else "default"
+
+    def explain(self, key: str) -> Explanation:
+        """The value of a dotted key and every layer that set it; ConfigError for an unknown key."""
+        from pconf.emit import document_dict
+
+        doc = document_dict(self)
+        path = parse_dotted(key) or ()
+        node: Any = doc
+        for part in path:
+            if not isinstance(node, dict) or part not in node or part == "sources":
+                path = ()
+                break
+            node = node[part]
+        if not path:
+            known = [*doc["sources"], *(f"derived.{k}" for k in doc["derived"])]
+            hint = did_you_mean(key, known) or "see `pconf compile` for the keys there are"
+            raise LoadError([Issue(parse_dotted(key) or (key,), Location("<command line>"), "explain.unknown_key",
+                                   "unknown key", hint)])
+        chain = self.merged.chains.get(path, ())
+        derived = path[0] == "derived" or (path[0] == "parallel" and path[1] in DERIVED_FIELDS)
+        source = "derived" if derived else self.source(path)
+        return Explanation(format_path(path), node, chain, source)
+
+
+def compile_files(
+    paths: Sequence[str | os.PathLike[str]],
+    overrides: Iterable[str] = (),
+    env: Mapping[str, object] | None = None,
+) -> Compiled:
+    """Compile cluster files (merged left to right, each after its ``extends``), then ``--set`` overrides.
+
+    ``env``: None for declarative mode (nothing read from the environment); a mapping such as
+    ``os.environ`` for vLLM-environment mode (vLLM's ``VLLM_DP_*``, ``RANK``... read from it only).
+    """
+    return _compile(load_layers(paths, overrides), env)
+
+
+def compile_dict(
+    data: Mapping[str, Any],
+    env: Mapping[str, object] | None = None,
+    overrides: Iterable[str] = (),
+) -> Compiled:
+    """Compile a document given as a mapping ``{"parallel": {...}, "scheduler": {...}, "cluster": {...}}``."""
+    source = Location("<dict>")
+    if not isinstance(data, Mapping):
+        raise LoadError([Issue((), source, "load.not_a_table", "the document must be a mapping",
+                               hint="pass {\"parallel\": {...}, ...}")])
+    plain = _plain(data)
+    for key in ("extends", "reset"):
+        if key in plain:
+            raise LoadError([Issue((key,), source, "load.layer_key", f"`{key}` only works in files",
+                                   hint="use compile_files, or merge the documents yourself")])
+    layers = [Layer("<dict>", plain, {})]
+    extra, issues = overrides_layer(overrides)
+    if issues:
+        raise LoadError(issues)
+    if extra.data or extra.resets:
+        layers.append(extra)
+    return _compile(layers, env)
+
+
+def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None) -> Compiled:
+    merged = merge(layers)
+    document = structure(merged)
+    resolved = resolve(document, read_env(env) if env is not None else None)
+    compiled = Compiled(resolved, merged, ())
+    issues = check_all(resolved, compiled.rule_location)
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        raise RuleError(sorted(errors, key=issue_order))
+    return Compiled(resolved, merged, tuple(i for i in issues if i.severity == "warning"))
+
+
+def _plain(value: Any) -> Any:
+    """Copy a caller's mapping into plain dicts and lists (tuples become lists), never sharing it."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+__all__ = ["Compiled", "Explanation", "compile_dict", "compile_files"]

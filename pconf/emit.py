@@ -1,0 +1,94 @@
+"""Output: the compiled document as plain data, and its JSON, TOML and YAML renderings."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from pconf.errors import ConfigError, Issue, Location
+from pconf.keypath import KeyPath, format_path
+from pconf.schema.parallel import DERIVED_FIELD_AFTER
+
+if TYPE_CHECKING:
+    from pconf.compile import Compiled
+
+FORMATS = ("json", "toml", "yaml")
+
+
+def document_dict(compiled: Compiled) -> dict[str, Any]:
+    """``{parallel, scheduler, cluster, derived, sources}`` with keys in schema order."""
+    r = compiled.resolved
+    parallel: dict[str, Any] = {}
+    derived_values = {"world_size": r.world_size, "data_parallel_index": r.data_parallel_index}
+    after = {anchor: name for name, anchor in DERIVED_FIELD_AFTER.items()}
+    for key, value in _plain(attrs.asdict(r.parallel)).items():
+        parallel[key] = value
+        if key in after:
+            parallel[after[key]] = derived_values[after[key]]
+    doc = {
+        "parallel": parallel,
+        "scheduler": {"async_scheduling": r.async_scheduling},
+        "cluster": attrs.asdict(r.document.cluster),
+        "derived": attrs.asdict(r.derived),
+    }
+    sources: dict[str, str] = {}
+    for path in _leaf_paths(doc, ()):
+        if path[0] == "derived" or (path[0] == "parallel" and path[1] in DERIVED_FIELD_AFTER):
+            sources[format_path(path)] = "derived"
+        else:
+            sources[format_path(path)] = compiled.source(path)
+    doc["sources"] = sources
+    return doc
+
+
+def _plain(value: Any) -> Any:
+    """Tuples (the schema's immutable lists) become lists, so every output format can write them."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _leaf_paths(node: dict[str, Any], path: KeyPath) -> list[KeyPath]:
+    out: list[KeyPath] = []
+    for key, value in node.items():
+        here = (*path, key)
+        if isinstance(value, dict) and here != ("parallel", "ray_runtime_env"):
+            out.extend(_leaf_paths(value, here))
+        else:
+            out.append(here)
+    return out
+
+
+def render(doc: dict[str, Any], fmt: str) -> str:
+    """Render a document as json (2-space indent, schema key order), toml or yaml."""
+    if fmt == "json":
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "toml":
+        import tomli_w
+
+        return tomli_w.dumps(_drop_none(doc))
+    if fmt == "yaml":
+        import yaml
+
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        text: str = yaml.dump(doc, Dumper=dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
+        return text
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def _drop_none(value: Any, path: KeyPath = ()) -> Any:
+    """TOML has no null: keys whose value is null are left out of TOML output; a null in a list cannot be
+    written at all (a ConfigError naming the key)."""
+    if isinstance(value, dict):
+        return {k: _drop_none(v, (*path, k)) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        if any(v is None for v in value):
+            raise ConfigError([Issue(path, Location("--format toml"), "emit.toml_null",
+                                     "a list holding null cannot be written as TOML",
+                                     hint="use --format json or yaml")])
+        return [_drop_none(v, (*path, i)) for i, v in enumerate(value)]
+    return value

@@ -1,0 +1,184 @@
+"""The graph hash: a canonical, versioned digest of the fields that shape the computation graph.
+
+The factors are exactly vLLM's ``ParallelConfig.compute_hash`` factors (spec §9): every field whose metadata
+says ``graph=True`` (the nested ``eplb_config`` with all its fields), plus the derived ``world_size``. vLLM's
+runtime-internal ``_coord_store_port`` is a factor there too, but it is not part of the file format (always
+0 in a compiled document), so it is left out. Values are hashed after resolution: the all2all alias
+rewrite, the auto-selected EPLB communicator and the resolved ``disable_nccl_for_dp_synchronization``.
+
+Encoding (scheme ``pconf1``), independent of ``repr``, ``hash()``, dict order and Python version: the
+header line ``pconf1``, a line with the factor names (sorted, comma-separated), then the JSON array of their
+values (``null``/``true``/``false``, decimal integers, ASCII-escaped strings: the only kinds a factor can
+hold); digested with xxh3-128. The printed form names the scheme (``pconf1-xxh3_128:<32 hex>``) so a future
+scheme can never pass for a config change.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import attrs
+import xxhash
+
+from pconf.resolve import ResolvedConfig
+from pconf.schema import EPLBConfig, ParallelConfig, info
+
+SCHEME = "pconf1-xxh3_128"
+
+
+def _factor_paths() -> dict[str, str]:
+    """Dotted factor name -> attribute path on a ResolvedConfig, built once from the field metadata."""
+    paths = {"world_size": "world_size"}
+    for a in attrs.fields(ParallelConfig):
+        if not info(a).graph:
+            continue
+        if a.name == "eplb_config":
+            for e in attrs.fields(EPLBConfig):
+                paths[f"eplb_config.{e.name}"] = f"parallel.eplb_config.{e.name}"
+        else:
+            paths[a.name] = f"parallel.{a.name}"
+    return dict(sorted(paths.items()))
+
+
+_PATHS = _factor_paths()
+#: The dotted names of every graph-hash factor, sorted.
+FACTOR_NAMES: tuple[str, ...] = tuple(_PATHS)
+_GET_ALL = operator.attrgetter(*_PATHS.values())  # one C call fetches every factor, in FACTOR_NAMES order
+_PREFIX = ("pconf1\n" + ",".join(FACTOR_NAMES) + "\n").encode("ascii")
+
+
+def encode_value(value: object) -> str:
+    """The canonical spelling of one factor value (raises TypeError for anything not plain)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is int:
+        return str(value)
+    if type(value) is str:
+        return json.dumps(value)
+    raise TypeError(f"graph factor values are None, bool, int or str, not {type(value).__name__}")
+
+
+class Factor(NamedTuple):
+    """One graph factor: its dotted name and its resolved value."""
+
+    name: str
+    value: object
+
+    @property
+    def line(self) -> str:
+        """The factor's canonical line, ``name=value``."""
+        return f"{self.name}={encode_value(self.value)}"
+
+    @property
+    def digest(self) -> str:
+        """The factor's own digest (xxh3-64 of its line), for telling ranks apart factor by factor."""
+        return xxhash.xxh3_64_hexdigest(self.line.encode("ascii"))
+
+
+@dataclass(frozen=True, slots=True)
+class GraphHash:
+    """The graph hash of a resolved configuration and the factor values it covers (FACTOR_NAMES order)."""
+
+    scheme: str
+    hexdigest: str
+    factor_values: tuple[object, ...]
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:{self.hexdigest}"
+
+    @property
+    def printed(self) -> str:
+        """``pconf1-xxh3_128:<32 hex>``."""
+        return str(self)
+
+    @property
+    def factors(self) -> tuple[Factor, ...]:
+        return tuple(map(Factor, FACTOR_NAMES, self.factor_values))
+
+    def values(self) -> dict[str, object]:
+        return dict(zip(FACTOR_NAMES, self.factor_values, strict=True))
+
+
+def graph_hash(resolved: ResolvedConfig) -> GraphHash:
+    """Hash the graph factors of a resolved configuration."""
+    values: tuple[object, ...] = _GET_ALL(resolved)
+    digest = xxhash.xxh3_128_hexdigest(_PREFIX + json.dumps(values).encode("ascii"))
+    return GraphHash(SCHEME, digest, values)
+
+
+@dataclass(frozen=True, slots=True)
+class FactorChange:
+    """A factor whose value differs between two hashes (``MISSING`` stands for absent)."""
+
+    name: str
+    old: object
+    new: object
+
+
+def diff_factors(old: dict[str, object], new: dict[str, object]) -> list[FactorChange]:
+    """The factors that differ between two factor-value maps, sorted by name."""
+    missing = _Absent()
+    return [
+        FactorChange(name, old.get(name, missing), new.get(name, missing))
+        for name in sorted(old.keys() | new.keys())
+        if old.get(name, missing) != new.get(name, missing) or (name in old) != (name in new)
+    ]
+
+
+class _Absent:
+    """A factor that one side does not have (e.g. a lock written by another scheme)."""
+
+    def __repr__(self) -> str:
+        return "(absent)"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Absent)
+
+    def __hash__(self) -> int:
+        return 0
+
+
+# -- lock files --------------------------------------------------------------------------------------------
+
+
+def lock_dict(gh: GraphHash) -> dict[str, object]:
+    """What ``pconf hash --write-lock`` records: the scheme, the hash and every factor's value."""
+    return {"scheme": gh.scheme, "graph_hash": str(gh), "factors": gh.values()}
+
+
+@dataclass(frozen=True, slots=True)
+class LockCheck:
+    """The result of comparing a graph hash with a lock."""
+
+    locked_scheme: str
+    changes: tuple[FactorChange, ...]
+
+    @property
+    def scheme_changed(self) -> bool:
+        return self.locked_scheme != SCHEME
+
+    @property
+    def unchanged(self) -> bool:
+        return not self.changes
+
+
+def check_lock(locked_scheme: str, locked_factors: dict[str, object], gh: GraphHash) -> LockCheck:
+    """Compare a hash with a lock by factor values, so a lock from another scheme reports real changes only."""
+    return LockCheck(locked_scheme, tuple(diff_factors(locked_factors, gh.values())))
+
+
+def lock_problem(lock: object) -> str | None:
+    """What is wrong with the shape of a parsed lock file, or None."""
+    if not isinstance(lock, dict):
+        return "a lock file is a JSON object"
+    for key, kind in (("scheme", str), ("graph_hash", str), ("factors", dict)):
+        if not isinstance(lock.get(key), kind):
+            return f"the lock has no valid `{key}` ({kind.__name__})"
+    return None

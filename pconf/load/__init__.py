@@ -1,0 +1,146 @@
+"""Read cluster files and overrides into Layers: TOML or YAML, ``extends`` chains, ``reset`` lists.
+
+The only module that reads config files. Every problem is collected as an Issue; ``load_layers`` raises
+one LoadError holding all of them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pconf.errors import Issue, LoadError, Location
+from pconf.keypath import KeyPath, parse_dotted
+from pconf.load.layer import MAX_FILE_BYTES, MAX_LAYERS, Layer, locate
+from pconf.load.overrides import overrides_layer
+
+__all__ = ["Layer", "load_layers", "locate", "read_layer"]
+
+TOML_SUFFIXES = (".toml",)
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def load_layers(paths: Sequence[str | os.PathLike[str]], overrides: Iterable[str] = ()) -> tuple[Layer, ...]:
+    """Load files left to right (each after its ``extends`` chain), then the ``--set`` overrides."""
+    layers: list[Layer] = []
+    issues: list[Issue] = []
+    for path in paths:
+        _load_chain(Path(path), os.fspath(path), (), Location("<command line>"), layers, issues)
+    layer, set_issues = overrides_layer(overrides)
+    issues.extend(set_issues)
+    if issues:
+        raise LoadError(issues)
+    if layer.data or layer.resets:
+        layers.append(layer)
+    return tuple(layers)
+
+
+def read_layer(text: str, source: str, suffix: str) -> tuple[dict[str, Any], dict[KeyPath, Location]] | Issue:
+    """Parse one document's text by its file suffix."""
+    if suffix in TOML_SUFFIXES:
+        from pconf.load.toml import parse_toml
+
+        return parse_toml(text, source)
+    from pconf.load.yaml import parse_yaml
+
+    return parse_yaml(text, source)
+
+
+def _load_chain(path: Path, display: str, stack: tuple[tuple[str, str], ...], cited: Location,
+                layers: list[Layer], issues: list[Issue]) -> None:
+    """Append the layers of ``path``: its ``extends`` files first (depth first, in order), then itself.
+
+    ``stack`` holds (real path, shown name) of the files whose ``extends`` led here, to name a cycle.
+    """
+    real = os.path.realpath(path) if stack else ""
+    reals = [r for r, _ in stack]
+    if real and real in reals:
+        names = [shown for _, shown in stack[reals.index(real):]] + [display]
+        issues.append(Issue(("extends",), cited, "load.extends_cycle",
+                            "extends cycle: " + " -> ".join(names), hint="remove one of the extends entries"))
+        return
+    if len(layers) + len(stack) >= MAX_LAYERS:
+        issues.append(Issue(("extends",), cited, "load.too_many_layers",
+                            f"more than {MAX_LAYERS} layers", hint="flatten the extends chain"))
+        return
+    parsed = _read(path, display, cited)
+    if isinstance(parsed, Issue):
+        issues.append(parsed)
+        return
+    data, where = parsed
+    extends = _take_list(data, where, "extends", display, issues)
+    reset_keys = _take_list(data, where, "reset", display, issues)
+    resets: list[tuple[KeyPath, Location]] = []
+    for i, key in reset_keys:
+        key_path = parse_dotted(key)
+        loc = locate(where, ("reset", i), Location(display))
+        if key_path is None:
+            issues.append(Issue(("reset", i), loc, "load.reset_key", f"`{key}` is not a dotted key",
+                                hint="write e.g. reset = [\"parallel.tensor_parallel_size\"]"))
+        else:
+            resets.append((key_path, Location(loc.source, loc.line, loc.col, "reset")))
+    if extends:
+        here = (*stack, (real or os.path.realpath(path), display))
+        for i, entry in extends:
+            shown = os.path.normpath(os.path.join(os.path.dirname(display), entry))
+            _load_chain(path.parent / entry, shown, here, locate(where, ("extends", i), Location(display)), layers,
+                        issues)
+        for key in ("extends", "reset"):
+            for p in [p for p in where if p and p[0] == key]:
+                del where[p]
+    elif reset_keys:
+        for p in [p for p in where if p and p[0] == "reset"]:
+            del where[p]
+    layers.append(Layer(display, data, where, tuple(resets)))
+
+
+def _read(path: Path, display: str, cited: Location) -> tuple[dict[str, Any], dict[KeyPath, Location]] | Issue:
+    """Read and parse one file; an Issue (located where the file was named) if that fails."""
+    at = cited if cited.is_file else Location(display)
+    if path.suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
+        return Issue((), at, "load.file", f"{display}: unknown file type {path.suffix or '(none)'!r}",
+                     hint="use .toml, .yaml or .yml")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        return Issue((), at, "load.file", f"no such file: {display}", hint="check the path")
+    except IsADirectoryError:
+        return Issue((), at, "load.file", f"{display} is a directory, not a cluster file", hint="name a file")
+    except OSError as exc:
+        return Issue((), at, "load.file", f"cannot read {display}: {exc.strerror}",
+                     hint="check the path and its permissions")
+    if len(raw) > MAX_FILE_BYTES:
+        return Issue((), Location(display), "load.file_too_large",
+                     f"the file is larger than {MAX_FILE_BYTES // 1024} KiB", hint="a cluster file is small")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        start = raw.rfind(b"\n", 0, exc.start) + 1
+        col = len(raw[start : exc.start].decode("utf-8", errors="replace")) + 1  # characters, like every column
+        return Issue((), Location(display, line, col), "load.encoding", "the file is not valid UTF-8",
+                     hint="save it as UTF-8")
+    if "\x00" in text:
+        at_nul = text.index("\x00")
+        line = text.count("\n", 0, at_nul) + 1
+        return Issue((), Location(display, line, at_nul - text.rfind("\n", 0, at_nul)), "load.nul",
+                     "the file contains a NUL character", hint="remove it")
+    return read_layer(text.removeprefix("\ufeff"), display, path.suffix)
+
+
+def _take_list(data: dict[str, Any], where: dict[KeyPath, Location], key: str, display: str,
+               issues: list[Issue]) -> list[tuple[int, str]]:
+    """Pop a top-level string-or-list-of-strings key (``extends``, ``reset``); issues for other shapes."""
+    if key not in data:
+        return []
+    value = data.pop(key)
+    items = [value] if isinstance(value, str) else value
+    loc = locate(where, (key,), Location(display))
+    if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+        issues.append(Issue((key,), loc, f"load.{key}_type", f"`{key}` must be a string or a list of strings",
+                            got=value, hint=f'write {key} = ["..."]'))
+        return []
+    return list(enumerate(items))

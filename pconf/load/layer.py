@@ -1,0 +1,39 @@
+"""Layer: one source of settings (a file, the ``--set`` overrides) as plain data plus positions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pconf.errors import Location
+from pconf.keypath import KeyPath
+
+#: Limits that keep a hostile file from eating the machine (documented in docs/errors.md).
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 32
+MAX_VALUES = 100_000
+MAX_LAYERS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """Raw settings of one source: builtins only, ``extends``/``reset`` already taken out.
+
+    ``where`` maps each key path the layer sets (tables included) to where it was written.
+    ``resets`` lists the dotted keys the layer puts back to their defaults before its own values apply.
+    """
+
+    name: str
+    data: dict[str, Any]
+    where: dict[KeyPath, Location]
+    resets: tuple[tuple[KeyPath, Location], ...] = field(default=())
+
+
+def locate(where: dict[KeyPath, Location], path: KeyPath, fallback: Location) -> Location:
+    """The location of ``path``, or of its nearest ancestor that has one."""
+    while path:
+        loc = where.get(path)
+        if loc is not None:
+            return loc
+        path = path[:-1]
+    return fallback

@@ -1,0 +1,29 @@
+"""Document: one whole cluster file after layering — ``parallel``, ``scheduler`` and ``cluster``."""
+
+import attrs
+
+from pconf.schema._field import knob
+from pconf.schema.cluster import ClusterFacts
+from pconf.schema.parallel import ParallelConfig
+from pconf.schema.scheduler import SchedulerConfig
+
+#: Top-level keys a file may hold besides the sections: handled while loading, never structured.
+LAYER_KEYS = {
+    "extends": "files this file builds on, applied in order before it (paths relative to this file)",
+    "reset": "dotted keys this file puts back to their defaults before applying its own values",
+}
+
+
+@attrs.frozen(kw_only=True)
+class Document:
+    """A complete, structured cluster document."""
+
+    parallel: ParallelConfig = knob(
+        factory=ParallelConfig, graph=True, scope="graph", doc="vLLM's ParallelConfig fields."
+    )
+    scheduler: SchedulerConfig = knob(
+        factory=SchedulerConfig, graph=False, scope="graph", doc="Scheduling facts resolution depends on."
+    )
+    cluster: ClusterFacts = knob(
+        factory=ClusterFacts, graph=False, scope="host", doc="Host facts resolution depends on."
+    )

@@ -1,0 +1,327 @@
+"""ParallelConfig: the ``[parallel]`` table, field for field vLLM's ``ParallelConfig`` (spec §3).
+
+Fields are declared in vLLM's order. Left out on purpose: the two derived fields (``world_size``,
+``data_parallel_index``; see ``DERIVED_FIELDS``) and vLLM's runtime-internal fields (``INTERNAL_FIELDS``),
+which no file may set.
+"""
+
+from typing import Any, Literal, get_args
+
+import attrs
+
+from pconf.schema._field import knob
+from pconf.schema.eplb import EPLBConfig
+
+DataParallelBackend = Literal["ray", "mp"]
+ExpertPlacementStrategy = Literal["linear", "round_robin"]
+DCPCommBackend = Literal["ag_rs", "a2a"]
+All2AllBackend = Literal[
+    "naive",
+    "pplx",
+    "deepep_high_throughput",
+    "deepep_low_latency",
+    "deepep_v2",
+    "mori_high_throughput",
+    "mori_low_latency",
+    "nixl_ep",
+    "allgather_reducescatter",
+    "flashinfer_all2allv",
+    "flashinfer_nvlink_two_sided",
+    "flashinfer_nvlink_one_sided",
+]
+ALL2ALL_BACKENDS: tuple[str, ...] = get_args(All2AllBackend)
+EXECUTOR_BACKENDS = ("ray", "mp", "uni", "external_launcher")
+
+#: Fields vLLM computes; setting one in a file is an error that says how it is derived.
+DERIVED_FIELDS: dict[str, str] = {
+    "world_size": "pipeline_parallel_size × tensor_parallel_size × prefill_context_parallel_size "
+    "(× data_parallel_size with the external_launcher backend)",
+    "data_parallel_index": "data_parallel_rank after resolution",
+}
+
+#: Where the derived fields appear in the compiled ``parallel`` table (vLLM's declaration order).
+DERIVED_FIELD_AFTER: dict[str, str] = {
+    "world_size": "cpu_distributed_timeout_seconds",
+    "data_parallel_index": "cp_kv_cache_interleave_size",
+}
+
+#: vLLM fields that only its own processes write at run time; not part of the file format.
+INTERNAL_FIELDS: dict[str, str] = {
+    "_data_parallel_master_port_list": "the pool of free ports vLLM prepares for DP groups",
+    "_coord_store_port": "the coordination TCPStore port the API server hands to workers",
+    "_api_process_count": "the number of API server processes (API server scale-out)",
+    "_api_process_rank": "the rank of an API server process (API server scale-out)",
+}
+
+
+@attrs.frozen(kw_only=True)
+class ParallelConfig:
+    """How an inference deployment is split across devices, processes and nodes."""
+
+    pipeline_parallel_size: int = knob(
+        1, ge=1, graph=True, scope="graph", doc="Number of pipeline stages the model's layers are split into."
+    )
+    tensor_parallel_size: int = knob(
+        1, ge=1, graph=True, scope="graph", doc="Number of devices each layer's tensors are sharded across."
+    )
+    prefill_context_parallel_size: int = knob(
+        1, ge=1, graph=True, scope="graph", doc="Number of ranks a prefill's context is split across (PCP)."
+    )
+    data_parallel_size: int = knob(
+        1,
+        ge=1,
+        graph=True,
+        scope="graph",
+        doc="Number of model replicas (DP ranks). MoE layers are sharded over tensor_parallel_size × "
+        "data_parallel_size.",
+    )
+    data_parallel_size_local: int = knob(
+        1,
+        ge=0,
+        graph=False,
+        scope="launch",
+        doc="Number of DP ranks on this node. 0 is vLLM's sentinel for 'data parallelism is set up "
+        "externally'.",
+    )
+    data_parallel_rank: int = knob(
+        0,
+        ge=0,
+        graph=False,
+        scope="rank",
+        doc="This process's DP rank; must be below data_parallel_size.",
+    )
+    data_parallel_rank_local: int | None = knob(
+        None,
+        graph=False,
+        scope="rank",
+        doc="This process's DP rank on its node; only meaningful with one process per DP rank (SPMD).",
+    )
+    data_parallel_master_ip: str = knob(
+        "127.0.0.1", graph=False, scope="launch", doc="Address of the DP master (DP group rendezvous)."
+    )
+    data_parallel_rpc_port: int = knob(
+        29550, graph=False, scope="launch", doc="Port for DP messaging (ZMQ), shared by all nodes."
+    )
+    data_parallel_master_port: int = knob(
+        29500,
+        graph=False,
+        scope="launch",
+        doc="Port of the DP master. vLLM replaces it with a free port at start-up when DP > 1 (not with "
+        "elastic EP); pconf keeps it in declarative mode and says so in vLLM-environment mode.",
+    )
+    data_parallel_backend: DataParallelBackend = knob(
+        "mp", choices=("ray", "mp"), graph=False, scope="launch", doc="How DP engines are started: mp or ray."
+    )
+    data_parallel_external_lb: bool = knob(
+        False,
+        graph=False,
+        scope="launch",
+        doc="External DP load balancing: one vLLM server per DP rank behind your own load balancer (e.g. "
+        "one pod per rank). Needs data_parallel_size > 1 and an MoE model.",
+    )
+    data_parallel_hybrid_lb: bool = knob(
+        False,
+        graph=False,
+        scope="launch",
+        doc="Hybrid DP load balancing: vLLM balances across the DP ranks of a node, an external balancer "
+        "across nodes.",
+    )
+    is_moe_model: bool | None = knob(
+        None,
+        graph=True,
+        scope="graph",
+        doc="Whether the model is mixture-of-experts; unset when unknown (vLLM fills it in from the model).",
+    )
+    enable_expert_parallel: bool = knob(
+        False, graph=True, scope="graph", doc="Shard MoE experts across ranks (EP) instead of tensor-sharding them."
+    )
+    enable_ep_weight_filter: bool = knob(
+        False,
+        graph=True,
+        scope="graph",
+        doc="With EP, each rank reads only its own experts' weights from disk (per-expert checkpoints only).",
+    )
+    enable_eplb: bool = knob(False, graph=True, scope="graph", doc="Enable expert-parallel load balancing.")
+    eplb_config: EPLBConfig = knob(
+        factory=EPLBConfig, graph=True, scope="graph", doc="Expert-parallel load balancing settings."
+    )
+    expert_placement_strategy: ExpertPlacementStrategy = knob(
+        "linear",
+        choices=("linear", "round_robin"),
+        graph=True,
+        scope="graph",
+        doc="How experts map to EP ranks: linear (contiguous blocks: 4 experts on 2 ranks -> [0,1] [2,3]) "
+        "or round_robin ([0,2] [1,3]).",
+    )
+    all2all_backend: All2AllBackend = knob(
+        "allgather_reducescatter",
+        choices=ALL2ALL_BACKENDS,
+        deprecated={
+            "naive": "allgather_reducescatter",
+            "pplx": "allgather_reducescatter",
+            "flashinfer_all2allv": "flashinfer_nvlink_two_sided",
+        },
+        graph=True,
+        scope="graph",
+        doc="All-to-all implementation for MoE expert parallelism. naive and pplx are deprecated and become "
+        "allgather_reducescatter; flashinfer_all2allv is a deprecated spelling of "
+        "flashinfer_nvlink_two_sided (kept as written).",
+    )
+    max_parallel_loading_workers: int | None = knob(
+        None,
+        ge=1,
+        graph=False,
+        scope="launch",
+        doc="Load the model in batches with at most this many workers at once. vLLM ignores it (with a "
+        "warning) in this version.",
+    )
+    disable_custom_all_reduce: bool = knob(
+        False,
+        graph=False,
+        scope="launch",
+        doc="Use NCCL instead of the custom all-reduce kernel. Forced on for multi-node runs and on "
+        "platforms without the kernel.",
+    )
+    enable_elastic_ep: bool = knob(
+        False,
+        graph=True,
+        scope="graph",
+        doc="Elastic expert parallelism (stateless NCCL groups for DP/EP). Needs enable_eplb, no pipeline "
+        "parallelism and no external/hybrid load balancing.",
+    )
+    enable_dbo: bool = knob(False, graph=True, scope="graph", doc="Dual batch overlap (two micro-batches).")
+    ubatch_size: int = knob(0, ge=0, graph=True, scope="graph", doc="Number of micro-batches; 0 or 1 is off.")
+    dbo_decode_token_threshold: int = knob(
+        32,
+        ge=0,
+        graph=True,
+        scope="graph",
+        doc="Decode-only batches with at least this many tokens are micro-batched.",
+    )
+    dbo_prefill_token_threshold: int = knob(
+        512,
+        ge=0,
+        graph=True,
+        scope="graph",
+        doc="Batches containing a prefill with at least this many tokens are micro-batched.",
+    )
+    disable_nccl_for_dp_synchronization: bool | None = knob(
+        None,
+        graph=True,
+        scope="graph",
+        doc="Run the per-step DP synchronisation all-reduce on the gloo CPU group instead of NCCL. Unset: "
+        "true exactly when async scheduling is on.",
+    )
+    ray_workers_use_nsight: bool = knob(
+        False, graph=False, scope="launch", doc="Profile Ray workers with Nsight (needs the ray backend)."
+    )
+    ray_runtime_env: dict[str, Any] | None = knob(
+        None, graph=False, scope="launch", doc="Ray runtime environment (a table) passed to the workers."
+    )
+    placement_group: str | None = knob(
+        None,
+        graph=False,
+        scope="launch",
+        doc="Name of an existing Ray placement group to run the workers in. Set, with Ray installed, it "
+        "makes the executor backend default to ray.",
+    )
+    distributed_executor_backend: str | None = knob(
+        None,
+        choices=EXECUTOR_BACKENDS,
+        open_choices=True,
+        graph=False,
+        scope="launch",
+        doc="How workers are run: mp (processes on this host), uni (in-process, one worker), ray, "
+        "external_launcher (torchrun-style, one engine per rank), or the import path of an Executor class. "
+        "Unset: uni for a single worker, otherwise chosen from the cluster facts (mp, or ray when Ray and "
+        "a placement group are there).",
+    )
+    worker_cls: str = knob(
+        "auto", graph=False, scope="launch", doc="Import path of the worker class; auto picks by platform."
+    )
+    sd_worker_cls: str = knob(
+        "auto",
+        graph=False,
+        scope="launch",
+        doc="Import path of the worker class for speculative decoding; auto picks by platform.",
+    )
+    worker_extension_cls: str = knob(
+        "",
+        graph=False,
+        scope="launch",
+        doc="Import path of a class mixed into the worker class (for collective_rpc extensions).",
+    )
+    master_addr: str = knob(
+        "127.0.0.1", graph=False, scope="launch", doc="torch.distributed rendezvous address for multi-node mp."
+    )
+    master_port: int = knob(
+        29501, graph=False, scope="launch", doc="torch.distributed rendezvous port for multi-node mp."
+    )
+    node_rank: int = knob(0, ge=0, graph=False, scope="rank", doc="This node's index, below nnodes.")
+    nnodes: int = knob(1, ge=1, graph=False, scope="launch", doc="Number of nodes of a multi-node mp run.")
+    numa_bind: bool = knob(
+        False,
+        graph=False,
+        scope="host",
+        doc="Bind each GPU worker to the CPUs and memory of its GPU's NUMA node.",
+    )
+    numa_bind_nodes: tuple[int, ...] | None = knob(
+        None,
+        graph=False,
+        scope="host",
+        check="numa_nodes",
+        doc="NUMA node for each visible GPU, e.g. [0, 0, 1, 1]; unset: detected from the topology. "
+        "Needs numa_bind.",
+    )
+    numa_bind_cpus: tuple[str, ...] | None = knob(
+        None,
+        graph=False,
+        scope="host",
+        check="cpu_lists",
+        doc="numactl CPU list for each visible GPU, e.g. ['0-3', '4-7']; replaces node-wide CPU binding. "
+        "Needs numa_bind.",
+    )
+    distributed_timeout_seconds: int | None = knob(
+        None,
+        graph=True,
+        scope="launch",
+        doc="Timeout of distributed operations such as init_process_group; unset: PyTorch's default (600 s "
+        "for NCCL). A hash factor in vLLM although it does not change the graph.",
+    )
+    cpu_distributed_timeout_seconds: int | None = knob(
+        None,
+        graph=True,
+        scope="launch",
+        doc="Timeout of CPU (gloo) groups; unset: PyTorch's default (1800 s for gloo). A hash factor in vLLM.",
+    )
+    rank: int = knob(0, graph=False, scope="rank", doc="Global rank of this process.")
+    decode_context_parallel_size: int = knob(
+        1,
+        ge=1,
+        graph=True,
+        scope="graph",
+        doc="Decode context parallelism: splits the KV cache across ranks of the TP group (uses no extra "
+        "devices); tensor_parallel_size must be divisible by it.",
+    )
+    dcp_kv_cache_interleave_size: int = knob(
+        1,
+        graph=True,
+        scope="graph",
+        doc="Older DCP-only spelling of cp_kv_cache_interleave_size; when DCP > 1 and it is > 1 and differs, "
+        "it overrides cp_kv_cache_interleave_size.",
+    )
+    dcp_comm_backend: DCPCommBackend = knob(
+        "ag_rs",
+        choices=("ag_rs", "a2a"),
+        graph=True,
+        scope="graph",
+        doc="DCP communication: ag_rs (all-gather + reduce-scatter) or a2a (all-to-all of partial outputs, "
+        "needs decode_context_parallel_size > 1).",
+    )
+    cp_kv_cache_interleave_size: int = knob(
+        1,
+        graph=True,
+        scope="graph",
+        doc="Tokens placed on one context-parallel rank before moving to the next (1: token round robin; "
+        "block_size: fill a block first). The block size must be a multiple of it.",
+    )

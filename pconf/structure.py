@@ -1,0 +1,362 @@
+"""Raw merged tree -> Document, through one cattrs Converter with strict, metadata-driven field hooks.
+
+Types are strict on purpose: TOML and YAML already type every value, so ``true`` is not 1, ``"2"`` is not 2
+and ``2.0`` is not 2 (pydantic, and so vLLM, would coerce all three). Each field's hook checks the type,
+then the bounds, choices and extra checks named in its ``FieldInfo``; cattrs collects every failure of a
+document (``detailed_validation``), and unknown keys are refused (``forbid_extra_keys``). The failures are
+turned into Issues with the key path and the file:line that set the value.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, Literal
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.gen import make_dict_structure_fn, override
+
+from pconf.cpulist import cpu_list_problem
+from pconf.errors import MISSING, Issue, SchemaError, did_you_mean, issue_order
+from pconf.keypath import KeyPath
+from pconf.merge import Merged
+from pconf.schema import DERIVED_FIELDS, INTERNAL_FIELDS, Document, FieldInfo, info
+
+_DOTTED_CLASS = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\Z")
+_SECTIONS: dict[str, type[Any]] = {a.name: a.type for a in attrs.fields(Document)}  # type: ignore[misc]
+
+
+class FieldProblem(Exception):
+    """A single field's value is wrong; raised inside a hook, turned into an Issue afterwards."""
+
+    def __init__(self, rule: str, message: str, hint: str, got: object, index: int | None = None) -> None:
+        super().__init__(message)
+        self.rule, self.message, self.hint, self.got, self.index = rule, message, hint, got, index
+
+
+def structure(merged: Merged) -> Document:
+    """Structure the merged tree into a Document; raise SchemaError listing every problem."""
+    tree = merged.tree
+    issues = _layout_issues(tree, merged)
+    try:
+        document: Document = make_converter().structure(_without_reported(tree), Document)
+    except ClassValidationError as exc:
+        _collect(exc, (), merged, issues)
+        document = Document()
+    if issues:
+        raise SchemaError(sorted(issues, key=issue_order))
+    return document
+
+
+@functools.cache
+def make_converter() -> cattrs.Converter:
+    """The one converter pconf uses: strict hooks per field, all errors collected, unknown keys refused."""
+    converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
+    for cls in _schema_classes(Document):
+        hooks: dict[str, Any] = {a.name: override(struct_hook=_field_hook(a, converter)) for a in attrs.fields(cls)}
+        converter.register_structure_hook(
+            cls, make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True, **hooks)
+        )
+    return converter
+
+
+def _schema_classes(cls: type[Any]) -> list[type[Any]]:
+    out = [cls]
+    for a in attrs.fields(cls):
+        if isinstance(a.type, type) and attrs.has(a.type):
+            out.extend(_schema_classes(a.type))
+    return out
+
+
+# -- field hooks ------------------------------------------------------------------------------------------
+
+
+def _field_hook(a: attrs.Attribute[Any], converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    """Build the strict hook of one field from its annotation and FieldInfo."""
+    meta = info(a)
+    tp = a.type
+    args = typing.get_args(tp)
+    optional = type(None) in args and (typing.get_origin(tp) in (typing.Union, types.UnionType))
+    base = next((t for t in args if t is not type(None)), tp) if optional else tp
+    if isinstance(base, type) and attrs.has(base):
+        nested: type[Any] = base
+
+        def structure_table(value: Any, _: Any) -> Any:
+            if not isinstance(value, dict):
+                raise FieldProblem("schema.type", "must be a table", f"write [{a.name}] with its keys", value)
+            return converter.structure(value, nested)
+
+        return structure_table
+    check_type = _type_check(base, meta)
+    extra = _EXTRA_CHECKS[meta.check] if meta.check else None
+
+    def hook(value: Any, _: Any) -> Any:
+        if value is None:
+            if optional:
+                return None
+            raise FieldProblem("schema.type", f"must be {_describe(base, meta)}, not null",
+                               "remove the key to use the default", value)
+        value = check_type(value)
+        _check_bounds(value, meta)
+        if extra is not None:
+            extra(value)
+        return value
+
+    return hook
+
+
+def _describe(base: Any, meta: FieldInfo) -> str:
+    if base is bool:
+        return "true or false"
+    if typing.get_origin(base) in (typing.Union, types.UnionType):  # bool | Literal["auto"]
+        return "true, false or " + ", ".join(f'"{c}"' for c in meta.choices)
+    if base is int:
+        return "an integer"
+    if typing.get_origin(base) is Literal or meta.choices:
+        return "one of " + ", ".join(f'"{c}"' for c in meta.choices)
+    if typing.get_origin(base) is tuple:
+        return "a list"
+    if typing.get_origin(base) is dict:
+        return "a table"
+    return "a string"
+
+
+def _type_check(base: Any, meta: FieldInfo) -> Callable[[Any], Any]:
+    """A function that returns the value (lists as tuples) or raises FieldProblem for a wrong type."""
+    if base is int:
+        return _strict_int
+    if base is bool:
+        return _strict_bool
+    if base is str and not meta.choices:
+        return _strict_str
+    if base is str or typing.get_origin(base) is Literal:
+        return functools.partial(_strict_choice, meta=meta)
+    origin = typing.get_origin(base)
+    if origin in (typing.Union, types.UnionType):  # bool | Literal["auto"]
+        return functools.partial(_bool_or_choice, meta=meta)
+    if origin is tuple:
+        item = typing.get_args(base)[0]
+        return functools.partial(_strict_list, item=_strict_int if item is int else _strict_str)
+    if origin is dict:
+        return _strict_table
+    raise TypeError(f"no strict hook for {base!r}")  # a schema bug, found when the converter is built
+
+
+def _strict_int(value: Any) -> int:
+    if type(value) is int:
+        return value
+    hint = "write a whole number"
+    if isinstance(value, bool):
+        hint = "true and false are not integers in pconf; write a number"
+    elif isinstance(value, float) and value.is_integer():
+        hint = f"write {int(value)} without a decimal point"
+    elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        hint = f"write {value.strip()} without quotes"
+    raise FieldProblem("schema.type", "must be an integer", hint, value)
+
+
+def _strict_bool(value: Any) -> bool:
+    if type(value) is bool:
+        return value
+    hint = "write true or false"
+    if isinstance(value, str):
+        hint = "write true or false without quotes"
+    elif isinstance(value, int | float):
+        hint = "write true or false, not a number"
+    raise FieldProblem("schema.type", "must be true or false", hint, value)
+
+
+def _strict_str(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise FieldProblem("schema.type", "must be a string", "quote the value", value)
+
+
+def _strict_choice(value: Any, meta: FieldInfo) -> str:
+    if isinstance(value, str) and (value in meta.choices or (meta.open_choices and _DOTTED_CLASS.match(value))):
+        return value
+    if meta.open_choices and not isinstance(value, str):
+        raise FieldProblem("schema.type", "must be a string", "quote the value", value)
+    choices = ", ".join(f'"{c}"' for c in meta.choices)
+    alternative = " or the import path of a class (package.module.Class)" if meta.open_choices else ""
+    if isinstance(value, str):
+        hint = did_you_mean(value, meta.choices) or f"choose one of {choices}"
+    else:
+        hint = "write one of the names, quoted"
+    raise FieldProblem("schema.choice", f"must be one of {choices}{alternative}", hint, value)
+
+
+def _bool_or_choice(value: Any, meta: FieldInfo) -> Any:
+    if type(value) is bool or (isinstance(value, str) and value in meta.choices):
+        return value
+    options = ", ".join(f'"{c}"' for c in meta.choices)
+    hint = (did_you_mean(value, meta.choices) if isinstance(value, str) else "") or f"write true, false or {options}"
+    raise FieldProblem("schema.choice", f"must be true, false or {options}", hint, value)
+
+
+def _strict_list(value: Any, item: Callable[[Any], Any]) -> tuple[Any, ...]:
+    if not isinstance(value, list):
+        raise FieldProblem("schema.type", "must be a list", "write [a, b, ...]", value)
+    out = []
+    for i, element in enumerate(value):
+        try:
+            out.append(item(element))
+        except FieldProblem as exc:
+            exc.index = i
+            raise
+    return tuple(out)
+
+
+def _strict_table(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise FieldProblem("schema.type", "must be a table", "write a table of keys and values", value)
+    _check_plain(value)
+    return value
+
+
+def _check_plain(value: Any) -> None:
+    """A free-form table (ray_runtime_env) holds JSON data only: no dates, no NaN or infinities."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise FieldProblem("schema.type", "must hold JSON data: NaN and infinities are not allowed",
+                               "write a finite number", str(node))
+        elif node is not None and not isinstance(node, str | int | float):
+            raise FieldProblem("schema.type", f"must hold JSON data: a {type(node).__name__} is not allowed",
+                               "quote dates and times as strings", str(node))
+
+
+def _check_bounds(value: Any, meta: FieldInfo) -> None:
+    if type(value) is not int:
+        return
+    if meta.ge is not None and value < meta.ge:
+        raise FieldProblem("schema.bound", f"must be >= {meta.ge}", f"use {meta.ge} or more", value)
+    if meta.gt is not None and value <= meta.gt:
+        raise FieldProblem("schema.bound", f"must be > {meta.gt}", f"use {meta.gt + 1} or more", value)
+    if meta.le is not None and value > meta.le:
+        raise FieldProblem("schema.bound", f"must be <= {meta.le}", f"use {meta.le} or less", value)
+
+
+def _check_numa_nodes(value: tuple[int, ...]) -> None:
+    """vLLM's numa_bind_nodes validator: not empty, every node >= 0."""
+    if not value:
+        raise FieldProblem("numa.nodes_empty", "must not be empty",
+                           "list one NUMA node per visible GPU, or remove the key to detect them", [])
+    for i, node in enumerate(value):
+        if node < 0:
+            raise FieldProblem("numa.nodes_negative", "NUMA nodes must be non-negative",
+                               "use the node numbers numactl --hardware shows", node, i)
+
+
+def _check_cpu_lists(value: tuple[str, ...]) -> None:
+    """vLLM's numa_bind_cpus validator: not empty; every entry a non-empty, ascending numactl CPU list."""
+    if not value:
+        raise FieldProblem("numa.cpus_empty", "must not be empty",
+                           "list one CPU list per visible GPU, or remove the key", [])
+    for i, entry in enumerate(value):
+        problem = cpu_list_problem(entry)
+        if problem:
+            raise FieldProblem("numa.cpus_syntax", problem, "write e.g. \"0-3\" or \"0,2,4-7\"", entry, i)
+
+
+_EXTRA_CHECKS: dict[str, Callable[[Any], None]] = {
+    "numa_nodes": _check_numa_nodes,
+    "cpu_lists": _check_cpu_lists,
+}
+
+
+# -- error translation ------------------------------------------------------------------------------------
+
+
+def _layout_issues(tree: dict[str, Any], merged: Merged) -> list[Issue]:
+    """Issues for keys that must not be written: derived and runtime-internal fields."""
+    issues = []
+    parallel = tree.get("parallel")
+    if isinstance(parallel, dict):
+        for key in parallel:
+            path: KeyPath = ("parallel", key)
+            if key in DERIVED_FIELDS:
+                issues.append(Issue(path, merged.where(path), "schema.derived_key",
+                                    f"`{key}` is derived ({DERIVED_FIELDS[key]}) and cannot be set",
+                                    hint="remove it; `pconf compile` prints the derived value",
+                                    got=parallel[key]))
+            elif key in INTERNAL_FIELDS:
+                issues.append(Issue(path, merged.where(path), "schema.internal_key",
+                                    f"`{key}` is vLLM-internal ({INTERNAL_FIELDS[key]}), not part of the file "
+                                    "format", hint="remove it; vLLM sets it at run time"))
+    return issues
+
+
+def _without_reported(tree: dict[str, Any]) -> dict[str, Any]:
+    parallel = tree.get("parallel")
+    if not isinstance(parallel, dict) or not any(k in DERIVED_FIELDS or k in INTERNAL_FIELDS for k in parallel):
+        return tree
+    cleaned = {k: v for k, v in parallel.items() if k not in DERIVED_FIELDS and k not in INTERNAL_FIELDS}
+    return {**tree, "parallel": cleaned}
+
+
+def _collect(exc: BaseException, path: KeyPath, merged: Merged, issues: list[Issue]) -> None:
+    """Walk cattrs' error tree and append one Issue per failure."""
+    for sub in getattr(exc, "exceptions", ()):
+        notes = getattr(sub, "__notes__", [])
+        name = next((getattr(n, "name", None) for n in notes if getattr(n, "name", None)), None)
+        here = (*path, name) if name else path
+        if isinstance(sub, ClassValidationError):
+            _collect(sub, here, merged, issues)
+        elif isinstance(sub, ForbiddenExtraKeysError):
+            for key in sorted(sub.extra_fields):
+                issues.append(_unknown_key((*here, key), merged))
+        elif isinstance(sub, FieldProblem):
+            target = here if sub.index is None else (*here, sub.index)
+            issues.append(Issue(target, merged.where(target), sub.rule, sub.message, sub.hint, sub.got))
+        else:  # cattrs itself refused the value's shape (e.g. a section that is not a table)
+            issues.append(Issue(here, merged.where(here), "schema.type", "must be a table",
+                                "write it as a table of keys", MISSING))
+
+
+def _unknown_key(path: KeyPath, merged: Merged) -> Issue:
+    """An unknown key, with a "did you mean" from its own table or the section it belongs to."""
+    key = str(path[-1])
+    table = _table_at(path[:-1])
+    names = [a.name for a in attrs.fields(table)] if table else []
+    hint = did_you_mean(key, names)
+    if key in DERIVED_FIELDS:
+        hint = f"`parallel.{key}` is derived; remove it"
+    if not hint:
+        for section, cls in _SECTIONS.items():
+            fields = [a.name for a in attrs.fields(cls)]
+            if key in fields and path[:-1] != (section,):
+                hint = f"did you mean `{section}.{key}`?"
+                break
+            close = did_you_mean(key, fields) if len(path) == 1 else ""
+            if close:
+                hint = close.replace("`", f"`{section}.", 1)
+                break
+
+    where = "the document" if len(path) == 1 else f"[{'.'.join(map(str, path[:-1]))}]"
+    return Issue(path, merged.where(path), "schema.unknown_key", f"unknown key `{key}` in {where}",
+                 hint or "remove it (`pconf compile` prints every key there is)")
+
+
+def _table_at(path: KeyPath) -> type[Any] | None:
+    cls: type[Any] = Document
+    for part in path:
+        field = getattr(attrs.fields(cls), str(part), None)
+        if field is None or not (isinstance(field.type, type) and attrs.has(field.type)):
+            return None
+        cls = field.type
+    return cls
+
+
+__all__ = ["FieldProblem", "make_converter", "structure"]

@@ -1,0 +1,650 @@
+"""Cross-field rules (pconf.rules.RULES): each rule fires on a minimal TOML file and stays quiet on a close one.
+
+Every case is written as a real TOML file and compiled with ``compile_files``, so the rendered line carries the
+exact ``file:line:col`` of the key the rule is about (or the env variable / derivation that set the value).
+``TestCoverage`` fails when a rule is added to RULES without a case here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pconf.compile import Compiled, compile_dict, compile_files
+from pconf.errors import Issue, RuleError
+from pconf.rules import RULES, rules_by_id
+
+FILE = "c.toml"
+
+
+@dataclass(frozen=True)
+class Case:
+    """A document that triggers ``rule`` (rendered as ``line``) and a close one (``passing``) that does not."""
+
+    rule: str
+    toml: str
+    line: str
+    passing: str
+    env: Mapping[str, str] | None = None
+    passing_env: Mapping[str, str] | None = None
+
+
+def compile_text(tmp_path: Path, text: str, env: Mapping[str, str] | None) -> Compiled:
+    """Compile ``text`` written to ``c.toml`` in the current directory (tests chdir into tmp_path)."""
+    (tmp_path / FILE).write_text(text)
+    return compile_files([FILE], env=env)
+
+
+def rule_issues(tmp_path: Path, text: str, env: Mapping[str, str] | None = None) -> tuple[Issue, ...]:
+    """The errors of a document that must fail the rules."""
+    with pytest.raises(RuleError) as caught:
+        compile_text(tmp_path, text, env)
+    return caught.value.issues
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+
+
+EP2 = "tensor_parallel_size = 2\nenable_expert_parallel = true\nenable_eplb = true\n"
+
+CASES: list[object] = [
+    # -- ParallelConfig.__post_init__ -----------------------------------------------------------------------
+    pytest.param(Case(
+        "elastic_ep.requires_eplb",
+        "[parallel]\nenable_elastic_ep = true\n",
+        "c.toml:2:1: parallel.enable_elastic_ep: elastic EP needs enable_eplb = true (got true); set "
+        "parallel.enable_eplb = true, or turn elastic EP off [elastic_ep.requires_eplb]",
+        f"[parallel]\nenable_elastic_ep = true\n{EP2}",
+    ), id="elastic_ep.requires_eplb"),
+    pytest.param(Case(
+        "elastic_ep.no_pipeline",
+        f"[parallel]\npipeline_parallel_size = 2\nenable_elastic_ep = true\n{EP2}",
+        "c.toml:2:1: parallel.pipeline_parallel_size: elastic EP does not support pipeline parallelism (got 2); use "
+        "pipeline_parallel_size = 1 or turn elastic EP off [elastic_ep.no_pipeline]",
+        f"[parallel]\npipeline_parallel_size = 1\nenable_elastic_ep = true\n{EP2}",
+    ), id="elastic_ep.no_pipeline"),
+    pytest.param(Case(
+        "elastic_ep.no_lb_modes",
+        f"[parallel]\ndata_parallel_size = 2\ndata_parallel_external_lb = true\nenable_elastic_ep = true\n{EP2}",
+        "c.toml:3:1: parallel.data_parallel_external_lb: elastic EP cannot be combined with external or hybrid DP "
+        "load balancing (got true); turn the load-balancing mode or elastic EP off [elastic_ep.no_lb_modes]",
+        f"[parallel]\ndata_parallel_size = 2\ndata_parallel_external_lb = false\nenable_elastic_ep = true\n{EP2}",
+    ), id="elastic_ep.no_lb_modes-external"),
+    pytest.param(Case(
+        "elastic_ep.no_lb_modes",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_size_local = 2\ndata_parallel_hybrid_lb = true\n"
+        f"enable_elastic_ep = true\n{EP2}",
+        "c.toml:4:1: parallel.data_parallel_hybrid_lb: elastic EP cannot be combined with external or hybrid DP "
+        "load balancing (got true); turn the load-balancing mode or elastic EP off [elastic_ep.no_lb_modes]",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_size_local = 2\ndata_parallel_hybrid_lb = true\n"
+        f"enable_elastic_ep = false\n{EP2}",
+    ), id="elastic_ep.no_lb_modes-hybrid"),
+    pytest.param(Case(
+        "env.not_an_integer",
+        "[parallel]\ntensor_parallel_size = 2\n",
+        'env:VLLM_DP_SIZE: env.VLLM_DP_SIZE: not an integer (got "2.0"); vLLM reads it with int(): set a whole '
+        "number, or unset it [env.not_an_integer]",
+        "[parallel]\ntensor_parallel_size = 2\n",
+        env={"VLLM_DP_SIZE": "2.0"}, passing_env={"VLLM_DP_SIZE": "2"},
+    ), id="env.not_an_integer"),
+    pytest.param(Case(
+        "env.rank_required",
+        '[parallel]\ndata_parallel_size = 2\ndistributed_executor_backend = "external_launcher"\n',
+        'c.toml:3:1: parallel.distributed_executor_backend: external_launcher with data parallelism needs the RANK '
+        'environment variable (got "external_launcher"); launch with torchrun (which sets RANK), or compile without '
+        "--vllm-env [env.rank_required]",
+        '[parallel]\ndata_parallel_size = 2\ndistributed_executor_backend = "external_launcher"\n',
+        env={}, passing_env={"RANK": "1"},
+    ), id="env.rank_required-env-mode"),
+    pytest.param(Case(
+        "env.rank_required",
+        '[parallel]\ndata_parallel_size = 2\ndistributed_executor_backend = "external_launcher"\n',
+        'c.toml:3:1: parallel.distributed_executor_backend: external_launcher with data parallelism needs the RANK '
+        'environment variable (got "external_launcher"); launch with torchrun (which sets RANK), or compile without '
+        "--vllm-env [env.rank_required]",
+        '[parallel]\ndata_parallel_size = 2\ndistributed_executor_backend = "external_launcher"\n',
+        env={}, passing_env=None,
+    ), id="env.rank_required-declarative-passes"),
+    pytest.param(Case(
+        "env.rank_required",
+        '[parallel]\ndata_parallel_size_local = 0\ndistributed_executor_backend = "external_launcher"\n',
+        'c.toml:3:1: parallel.distributed_executor_backend: external_launcher with data parallelism needs the RANK '
+        'environment variable (got "external_launcher"); launch with torchrun (which sets RANK), or compile without '
+        "--vllm-env [env.rank_required]",
+        '[parallel]\ndata_parallel_size_local = 1\ndistributed_executor_backend = "external_launcher"\n',
+        env={}, passing_env={},
+    ), id="env.rank_required-local-zero"),
+    pytest.param(Case(
+        "dp.rank_range",
+        "[parallel]\ndata_parallel_rank = 1\n",
+        "c.toml:2:1: parallel.data_parallel_rank: must be below data_parallel_size (1) (got 1); use a rank from 0 to 0 "
+        "[dp.rank_range]",
+        "[parallel]\ndata_parallel_rank = 1\n",
+        env=None, passing_env={},
+    ), id="dp.rank_range-declarative-vs-env-dp1"),
+    pytest.param(Case(
+        "dp.rank_range",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_rank = 2\n",
+        "c.toml:3:1: parallel.data_parallel_rank: must be below data_parallel_size (2) (got 2); use a rank from 0 to 1 "
+        "[dp.rank_range]",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_rank = 1\n",
+        env={}, passing_env={},
+    ), id="dp.rank_range-env-dp-branch"),
+    pytest.param(Case(
+        "dp.rank_range",
+        "[parallel]\ndata_parallel_size_local = 0\ndata_parallel_rank = 1\n",
+        "c.toml:3:1: parallel.data_parallel_rank: must be below data_parallel_size (1) (got 1); use a rank from 0 to 0 "
+        "[dp.rank_range]",
+        "[parallel]\ndata_parallel_size_local = 1\ndata_parallel_rank = 1\n",
+        env={}, passing_env={},
+    ), id="dp.rank_range-env-local-zero"),
+    pytest.param(Case(
+        "dp.rank_range",
+        '[parallel]\ndata_parallel_size = 2\ndistributed_executor_backend = "external_launcher"\n',
+        "env:RANK (RANK // (PP × TP × PCP) with external_launcher): parallel.data_parallel_rank: must be below "
+        "data_parallel_size (2) (got 2); use a rank from 0 to 1 [dp.rank_range]",
+        '[parallel]\ndata_parallel_size = 2\ndistributed_executor_backend = "external_launcher"\n',
+        env={"RANK": "2"}, passing_env={"RANK": "1"},
+    ), id="dp.rank_range-env-rank"),
+    pytest.param(Case(
+        "dp.offline_dense",
+        "[parallel]\nis_moe_model = false\n",
+        "env:VLLM_DP_SIZE: parallel.data_parallel_size: offline data parallelism is not supported for dense models "
+        "(got 2); unset VLLM_DP_SIZE, or run independent instances [dp.offline_dense]",
+        "[parallel]\nis_moe_model = true\n",
+        env={"VLLM_DP_SIZE": "2"}, passing_env={"VLLM_DP_SIZE": "2"},
+    ), id="dp.offline_dense-env"),
+    pytest.param(Case(
+        "dp.offline_dense",
+        "[parallel]\nis_moe_model = false\n",
+        "env:VLLM_DP_SIZE: parallel.data_parallel_size: offline data parallelism is not supported for dense models "
+        "(got 2); unset VLLM_DP_SIZE, or run independent instances [dp.offline_dense]",
+        "[parallel]\nis_moe_model = false\ndata_parallel_size = 2\n",
+        env={"VLLM_DP_SIZE": "2"}, passing_env={"VLLM_DP_SIZE": "2"},
+    ), id="dp.offline_dense-dp-branch-passes"),
+    pytest.param(Case(
+        "dp.offline_dense",
+        "[parallel]\nis_moe_model = false\n",
+        "env:VLLM_DP_SIZE: parallel.data_parallel_size: offline data parallelism is not supported for dense models "
+        "(got 2); unset VLLM_DP_SIZE, or run independent instances [dp.offline_dense]",
+        "[parallel]\n",
+        env={"VLLM_DP_SIZE": "2"}, passing_env={"VLLM_DP_SIZE": "2"},
+    ), id="dp.offline_dense-unknown-model-passes"),
+    pytest.param(Case(
+        "executor.gpu_count",
+        "[parallel]\ntensor_parallel_size = 16\n",
+        "c.toml:2:1: parallel.tensor_parallel_size: world_size 16 is larger than the 8 GPUs of a node (got 16); use "
+        'fewer ranks, set parallel.nnodes for multi-node mp, or set parallel.distributed_executor_backend = "ray" '
+        "[executor.gpu_count]",
+        '[parallel]\ntensor_parallel_size = 16\ndistributed_executor_backend = "mp"\n',
+    ), id="executor.gpu_count-explicit-backend-passes"),
+    pytest.param(Case(
+        "executor.gpu_count",
+        "[parallel]\ntensor_parallel_size = 16\n",
+        "c.toml:2:1: parallel.tensor_parallel_size: world_size 16 is larger than the 8 GPUs of a node (got 16); use "
+        'fewer ranks, set parallel.nnodes for multi-node mp, or set parallel.distributed_executor_backend = "ray" '
+        "[executor.gpu_count]",
+        '[parallel]\ntensor_parallel_size = 16\n\n[cluster]\ndevice = "rocm"\n',
+    ), id="executor.gpu_count-rocm-passes"),
+    pytest.param(Case(
+        "executor.gpu_count",
+        "[parallel]\ntensor_parallel_size = 16\n",
+        "c.toml:2:1: parallel.tensor_parallel_size: world_size 16 is larger than the 8 GPUs of a node (got 16); use "
+        'fewer ranks, set parallel.nnodes for multi-node mp, or set parallel.distributed_executor_backend = "ray" '
+        "[executor.gpu_count]",
+        "[parallel]\ntensor_parallel_size = 16\nnnodes = 2\n",
+    ), id="executor.gpu_count-multinode-passes"),
+    pytest.param(Case(
+        "executor.gpu_count",
+        "[parallel]\ntensor_parallel_size = 4\ndata_parallel_size = 2\n\n[cluster]\ndevices_per_node = 3\n",
+        "c.toml:2:1: parallel.tensor_parallel_size: world_size 4 is larger than the 3 GPUs of a node (got 4); use "
+        'fewer ranks, set parallel.nnodes for multi-node mp, or set parallel.distributed_executor_backend = "ray" '
+        "[executor.gpu_count]",
+        "[parallel]\ntensor_parallel_size = 4\ndata_parallel_size = 2\n\n[cluster]\ndevices_per_node = 4\n",
+    ), id="executor.gpu_count-world-not-across-dp"),
+    pytest.param(Case(
+        "executor.gpu_count",
+        "[parallel]\ndata_parallel_size = 2\n\n[cluster]\ndevices_per_node = 0\n",
+        "c.toml:1:2: parallel.tensor_parallel_size: world_size 1 is larger than the 0 GPUs of a node (got 1); use "
+        'fewer ranks, set parallel.nnodes for multi-node mp, or set parallel.distributed_executor_backend = "ray" '
+        "[executor.gpu_count]",
+        "[parallel]\ndata_parallel_size = 1\n\n[cluster]\ndevices_per_node = 0\n",
+    ), id="executor.gpu_count-zero-devices"),
+    pytest.param(Case(
+        "nnodes.backend",
+        '[parallel]\ntensor_parallel_size = 2\nnnodes = 2\ndistributed_executor_backend = "ray"\n\n'
+        "[cluster]\nray_installed = true\n",
+        'c.toml:3:1: parallel.nnodes: nnodes > 1 needs the mp, uni or external_launcher backend, not ray (got 2); set '
+        'distributed_executor_backend = "mp" [nnodes.backend]',
+        '[parallel]\ntensor_parallel_size = 2\nnnodes = 2\ndistributed_executor_backend = "uni"\n\n'
+        "[cluster]\nray_installed = true\n",
+    ), id="nnodes.backend"),
+    pytest.param(Case(
+        "nnodes.backend",
+        '[parallel]\ntensor_parallel_size = 2\nnnodes = 2\ndistributed_executor_backend = "my.pkg.Executor"\n',
+        'c.toml:3:1: parallel.nnodes: nnodes > 1 needs the mp, uni or external_launcher backend, not my.pkg.Executor '
+        '(got 2); set distributed_executor_backend = "mp" [nnodes.backend]',
+        '[parallel]\ntensor_parallel_size = 2\nnnodes = 1\ndistributed_executor_backend = "my.pkg.Executor"\n',
+    ), id="nnodes.backend-custom-class"),
+    # -- ParallelConfig._validate_parallel_config --------------------------------------------------------------
+    pytest.param(Case(
+        "dp.local_size",
+        "[parallel]\ndata_parallel_size_local = 2\n",
+        "c.toml:2:1: parallel.data_parallel_size_local: must be <= data_parallel_size (1) (got 2); lower it, or raise "
+        "data_parallel_size [dp.local_size]",
+        "[parallel]\ndata_parallel_size_local = 2\n",
+        env=None, passing_env={"VLLM_DP_SIZE": "2"},
+    ), id="dp.local_size-env-dp-passes"),
+    pytest.param(Case(
+        "dp.external_lb_needs_dp",
+        "[parallel]\ndata_parallel_external_lb = true\n",
+        "c.toml:2:1: parallel.data_parallel_external_lb: needs data_parallel_size > 1 (got true); raise "
+        "data_parallel_size or turn external LB off [dp.external_lb_needs_dp]",
+        "[parallel]\ndata_parallel_external_lb = true\n",
+        env=None, passing_env={"VLLM_DP_SIZE": "2"},
+    ), id="dp.external_lb_needs_dp-env-dp-passes"),
+    pytest.param(Case(
+        "numa.requires_bind",
+        "[parallel]\nnuma_bind_nodes = [0]\n",
+        "c.toml:2:1: parallel.numa_bind_nodes: needs numa_bind = true; set parallel.numa_bind = true or remove the "
+        "list [numa.requires_bind]",
+        "[parallel]\nnuma_bind_nodes = [0]\nnuma_bind = true\n",
+    ), id="numa.requires_bind-nodes"),
+    pytest.param(Case(
+        "numa.requires_bind",
+        '[parallel]\nnuma_bind_cpus = ["0-3"]\n',
+        "c.toml:2:1: parallel.numa_bind_cpus: needs numa_bind = true; set parallel.numa_bind = true or remove the "
+        "list [numa.requires_bind]",
+        '[parallel]\nnuma_bind_cpus = ["0-3"]\nnuma_bind = true\n',
+    ), id="numa.requires_bind-cpus"),
+    pytest.param(Case(
+        "eplb.platform",
+        f'[parallel]\n{EP2}\n[cluster]\ndevice = "cpu"\n',
+        "c.toml:4:1: parallel.enable_eplb: EPLB needs CUDA or ROCm devices, not cpu (got true); turn EPLB off or set "
+        "cluster.device [eplb.platform]",
+        f'[parallel]\n{EP2}\n[cluster]\ndevice = "rocm"\n',
+    ), id="eplb.platform"),
+    pytest.param(Case(
+        "eplb.requires_ep",
+        "[parallel]\ntensor_parallel_size = 2\nenable_eplb = true\n",
+        "c.toml:3:1: parallel.enable_eplb: EPLB needs enable_expert_parallel = true (got true); set "
+        "parallel.enable_expert_parallel = true [eplb.requires_ep]",
+        "[parallel]\ntensor_parallel_size = 2\nenable_eplb = true\nenable_expert_parallel = true\n",
+    ), id="eplb.requires_ep"),
+    pytest.param(Case(
+        "eplb.requires_tp_or_dp",
+        "[parallel]\npipeline_parallel_size = 2\nprefill_context_parallel_size = 2\nenable_expert_parallel = true\n"
+        "enable_eplb = true\n",
+        "c.toml:5:1: parallel.enable_eplb: EPLB needs tensor_parallel_size or data_parallel_size above 1 (got true); "
+        "raise one of them [eplb.requires_tp_or_dp]",
+        "[parallel]\ndata_parallel_size = 2\nprefill_context_parallel_size = 2\nenable_expert_parallel = true\n"
+        "enable_eplb = true\n",
+    ), id="eplb.requires_tp_or_dp"),
+    pytest.param(Case(
+        "eplb.requires_tp_or_dp",
+        "[parallel]\nenable_expert_parallel = true\nenable_eplb = true\n",
+        "c.toml:3:1: parallel.enable_eplb: EPLB needs tensor_parallel_size or data_parallel_size above 1 (got true); "
+        "raise one of them [eplb.requires_tp_or_dp]",
+        "[parallel]\nenable_expert_parallel = true\nenable_eplb = true\n",
+        env=None, passing_env={"VLLM_DP_SIZE": "2"},
+    ), id="eplb.requires_tp_or_dp-env-dp-passes"),
+    pytest.param(Case(
+        "eplb.redundant_without_eplb",
+        "[parallel.eplb_config]\nnum_redundant_experts = 1\n",
+        "c.toml:2:1: parallel.eplb_config.num_redundant_experts: needs enable_eplb = true (got 1); enable EPLB, or "
+        "remove num_redundant_experts [eplb.redundant_without_eplb]",
+        '[parallel.eplb_config]\nnum_redundant_experts = 0\nwindow_size = 5\nuse_async = false\n'
+        'communicator = "nixl"\n',
+    ), id="eplb.redundant_without_eplb"),
+    pytest.param(Case(
+        "dcp.tp_divisible",
+        "[parallel]\ntensor_parallel_size = 4\ndecode_context_parallel_size = 3\n",
+        "c.toml:3:1: parallel.decode_context_parallel_size: tensor_parallel_size (4) is not divisible by it (got 3); "
+        "use a divisor of tensor_parallel_size [dcp.tp_divisible]",
+        "[parallel]\ntensor_parallel_size = 4\ndecode_context_parallel_size = 2\n",
+    ), id="dcp.tp_divisible"),
+    pytest.param(Case(
+        "dcp.tp_divisible",
+        "[parallel]\ntensor_parallel_size = 2\ndecode_context_parallel_size = 4\n",
+        "c.toml:3:1: parallel.decode_context_parallel_size: tensor_parallel_size (2) is not divisible by it (got 4); "
+        "use a divisor of tensor_parallel_size [dcp.tp_divisible]",
+        "[parallel]\ntensor_parallel_size = 4\ndecode_context_parallel_size = 4\n",
+    ), id="dcp.tp_divisible-dcp-above-tp"),
+    pytest.param(Case(
+        "dcp.a2a_requires_dcp",
+        '[parallel]\ndcp_comm_backend = "a2a"\n',
+        'c.toml:2:1: parallel.dcp_comm_backend: a2a needs decode_context_parallel_size > 1 (got "a2a"); use "ag_rs", '
+        "or raise decode_context_parallel_size [dcp.a2a_requires_dcp]",
+        '[parallel]\ndcp_comm_backend = "a2a"\ntensor_parallel_size = 2\ndecode_context_parallel_size = 2\n',
+    ), id="dcp.a2a_requires_dcp"),
+    # -- ParallelConfig._verify_args -------------------------------------------------------------------------
+    pytest.param(Case(
+        "ray.not_installed",
+        '[parallel]\ndistributed_executor_backend = "ray"\n',
+        'c.toml:2:1: parallel.distributed_executor_backend: the ray backend needs Ray installed (got "ray"); install '
+        "Ray (pip install 'pconf[ray]') and set cluster.ray_installed = true, or use mp [ray.not_installed]",
+        '[parallel]\ndistributed_executor_backend = "ray"\n\n[cluster]\nray_installed = true\n',
+    ), id="ray.not_installed"),
+    pytest.param(Case(
+        "ray.not_installed",
+        '[parallel]\ntensor_parallel_size = 2\ndata_parallel_backend = "ray"\n',
+        "derived: data_parallel_backend = ray: parallel.distributed_executor_backend: the ray backend needs Ray "
+        "installed (got \"ray\"); install Ray (pip install 'pconf[ray]') and set cluster.ray_installed = true, or use "
+        "mp [ray.not_installed]",
+        '[parallel]\ntensor_parallel_size = 1\ndata_parallel_backend = "ray"\n',
+    ), id="ray.not_installed-auto-selected"),
+    pytest.param(Case(
+        "ray.nsight_requires_ray",
+        "[parallel]\nray_workers_use_nsight = true\n",
+        "c.toml:2:1: parallel.ray_workers_use_nsight: nsight profiling needs the ray executor backend (got true); set "
+        'distributed_executor_backend = "ray" or turn it off [ray.nsight_requires_ray]',
+        '[parallel]\nray_workers_use_nsight = true\ndistributed_executor_backend = "ray"\n\n'
+        "[cluster]\nray_installed = true\n",
+    ), id="ray.nsight_requires_ray"),
+    # -- EngineArgs / VllmConfig --------------------------------------------------------------------------------
+    pytest.param(Case(
+        "engine.node_rank_range",
+        "[parallel]\nnode_rank = 1\n",
+        "c.toml:2:1: parallel.node_rank: must be below nnodes (1) (got 1); use a node rank from 0 to 0 "
+        "[engine.node_rank_range]",
+        "[parallel]\nnode_rank = 1\nnnodes = 2\ntensor_parallel_size = 2\n",
+    ), id="engine.node_rank_range"),
+    pytest.param(Case(
+        "engine.lb_modes_exclusive",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_external_lb = true\ndata_parallel_hybrid_lb = true\n",
+        "c.toml:4:1: parallel.data_parallel_hybrid_lb: cannot be combined with data_parallel_external_lb (got true); "
+        "turn one of them off [engine.lb_modes_exclusive]",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_external_lb = true\ndata_parallel_hybrid_lb = false\n",
+    ), id="engine.lb_modes_exclusive"),
+    pytest.param(Case(
+        "engine.nnodes_dp_backend",
+        '[parallel]\ntensor_parallel_size = 2\nnnodes = 2\ndata_parallel_backend = "ray"\n',
+        'c.toml:4:1: parallel.data_parallel_backend: nnodes > 1 needs data_parallel_backend = "mp" (got "ray"); use '
+        "mp, or nnodes = 1 with Ray placing the ranks [engine.nnodes_dp_backend]",
+        '[parallel]\ntensor_parallel_size = 2\nnnodes = 2\ndata_parallel_backend = "mp"\n',
+    ), id="engine.nnodes_dp_backend"),
+    pytest.param(Case(
+        "engine.nnodes_divides_world",
+        "[parallel]\nprefill_context_parallel_size = 2\nnnodes = 2\n",
+        "c.toml:3:1: parallel.nnodes: DP × PP × TP = 1 is not divisible by nnodes (got 2); use an nnodes that divides "
+        "it [engine.nnodes_divides_world]",
+        "[parallel]\npipeline_parallel_size = 2\nnnodes = 2\n",
+    ), id="engine.nnodes_divides_world-pcp-not-counted"),
+    pytest.param(Case(
+        "engine.external_lb_dense",
+        "[parallel]\ndata_parallel_size = 2\nis_moe_model = false\ndata_parallel_external_lb = true\n",
+        "c.toml:4:1: parallel.data_parallel_external_lb: dense models do not support external DP load balancing (got "
+        "true); run independent instances without data parallelism [engine.external_lb_dense]",
+        "[parallel]\ndata_parallel_size = 2\nis_moe_model = true\ndata_parallel_external_lb = true\n",
+    ), id="engine.external_lb_dense"),
+    pytest.param(Case(
+        "engine.external_lb_local_size",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_size_local = 2\ndata_parallel_external_lb = true\n",
+        "c.toml:3:1: parallel.data_parallel_size_local: must be 1 with external DP load balancing (got 2); set "
+        "data_parallel_size_local = 1 (one server per DP rank), or use hybrid LB [engine.external_lb_local_size]",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_size_local = 1\ndata_parallel_external_lb = true\n",
+    ), id="engine.external_lb_local_size"),
+    pytest.param(Case(
+        "engine.derived_layout",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_size_local = 0\nnnodes = 2\n",
+        "c.toml:3:1: parallel.data_parallel_size_local: with nnodes = 2 and data_parallel_size = 2 this leaves nodes "
+        "without a DP rank (got 0); set data_parallel_size_local to the DP ranks per node (>= 1, with "
+        "data_parallel_size / data_parallel_size_local <= nnodes) [engine.derived_layout]",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_size_local = 1\nnnodes = 2\n",
+    ), id="engine.derived_layout-local-zero"),
+    pytest.param(Case(
+        "engine.derived_layout",
+        "[parallel]\ndata_parallel_size = 4\nnnodes = 2\n",
+        "c.toml:1:2: parallel.data_parallel_size_local: with nnodes = 2 and data_parallel_size = 4 this leaves nodes "
+        "without a DP rank (got 1); set data_parallel_size_local to the DP ranks per node (>= 1, with "
+        "data_parallel_size / data_parallel_size_local <= nnodes) [engine.derived_layout]",
+        "[parallel]\ndata_parallel_size = 4\ndata_parallel_size_local = 2\nnnodes = 2\n",
+    ), id="engine.derived_layout-more-groups-than-nodes"),
+    pytest.param(Case(
+        "engine.ubatch_requires_deepep",
+        '[parallel]\nenable_dbo = true\nall2all_backend = "deepep_v2"\n',
+        'c.toml:3:1: parallel.all2all_backend: enable_dbo needs all2all_backend deepep_low_latency or '
+        'deepep_high_throughput (got "deepep_v2"); change all2all_backend or turn micro-batching off '
+        "[engine.ubatch_requires_deepep]",
+        '[parallel]\nenable_dbo = true\nall2all_backend = "deepep_low_latency"\n',
+    ), id="engine.ubatch_requires_deepep-dbo"),
+    pytest.param(Case(
+        "engine.ubatch_requires_deepep",
+        '[parallel]\nubatch_size = 2\nall2all_backend = "flashinfer_nvlink_one_sided"\n',
+        'c.toml:3:1: parallel.all2all_backend: ubatch_size needs all2all_backend deepep_low_latency or '
+        'deepep_high_throughput (got "flashinfer_nvlink_one_sided"); change all2all_backend or turn micro-batching '
+        "off [engine.ubatch_requires_deepep]",
+        '[parallel]\nubatch_size = 1\nall2all_backend = "flashinfer_nvlink_one_sided"\n',
+    ), id="engine.ubatch_requires_deepep-ubatch"),
+    pytest.param(Case(
+        "scheduler.async_unsupported",
+        '[parallel]\ndistributed_executor_backend = "my.pkg.Executor"\n\n[scheduler]\nasync_scheduling = true\n',
+        'c.toml:5:1: scheduler.async_scheduling: the my.pkg.Executor executor does not support it (got true); set it '
+        'to "auto" or false [scheduler.async_unsupported]',
+        '[parallel]\ndistributed_executor_backend = "my.pkg.Executor"\n\n[scheduler]\nasync_scheduling = false\n',
+    ), id="scheduler.async_unsupported-custom"),
+    pytest.param(Case(
+        "scheduler.async_unsupported",
+        '[parallel]\ndistributed_executor_backend = "ray"\n\n[scheduler]\nasync_scheduling = true\n\n'
+        "[cluster]\nray_installed = true\n",
+        'c.toml:5:1: scheduler.async_scheduling: the ray executor does not support it (got true); set it to "auto" '
+        "or false [scheduler.async_unsupported]",
+        '[parallel]\ndistributed_executor_backend = "ray"\n\n[scheduler]\nasync_scheduling = true\n\n'
+        "[cluster]\nray_installed = true\n",
+        env={"VLLM_USE_RAY_V2_EXECUTOR_BACKEND": "0"}, passing_env={"VLLM_USE_RAY_V2_EXECUTOR_BACKEND": "1"},
+    ), id="scheduler.async_unsupported-ray-v1"),
+    # -- warnings -----------------------------------------------------------------------------------------------
+    pytest.param(Case(
+        "all2all.deprecated",
+        '[parallel]\nall2all_backend = "flashinfer_all2allv"\n',
+        'c.toml:2:1: parallel.all2all_backend: deprecated (got "flashinfer_all2allv"); write '
+        '"flashinfer_nvlink_two_sided" [all2all.deprecated]',
+        '[parallel]\nall2all_backend = "flashinfer_nvlink_two_sided"\n',
+    ), id="all2all.deprecated-flashinfer"),
+    pytest.param(Case(
+        "all2all.deprecated",
+        '[parallel]\nall2all_backend = "pplx"\n',
+        'c.toml:2:1: parallel.all2all_backend: deprecated (got "pplx"); write "allgather_reducescatter" '
+        "[all2all.deprecated]",
+        '[parallel]\nall2all_backend = "allgather_reducescatter"\n',
+    ), id="all2all.deprecated-pplx"),
+    pytest.param(Case(
+        "loading_workers.ignored",
+        "[parallel]\nmax_parallel_loading_workers = 4\n",
+        "c.toml:2:1: parallel.max_parallel_loading_workers: vLLM ignores it (got 4); remove it "
+        "[loading_workers.ignored]",
+        "[parallel]\ntensor_parallel_size = 4\n",
+    ), id="loading_workers.ignored"),
+    pytest.param(Case(
+        "engine.hybrid_lb_single_local",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_hybrid_lb = true\n",
+        "c.toml:3:1: parallel.data_parallel_hybrid_lb: with one local DP rank vLLM uses external LB instead (got "
+        "true); set data_parallel_external_lb = true instead [engine.hybrid_lb_single_local]",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_hybrid_lb = true\ndata_parallel_size_local = 2\n",
+    ), id="engine.hybrid_lb_single_local"),
+    pytest.param(Case(
+        "dcp.interleave_override",
+        "[parallel]\ntensor_parallel_size = 2\ndecode_context_parallel_size = 2\ndcp_kv_cache_interleave_size = 16\n",
+        "derived: dcp_kv_cache_interleave_size > 1 overrides it when DCP > 1: parallel.cp_kv_cache_interleave_size: "
+        "replaced by dcp_kv_cache_interleave_size (16) (got 1); write cp_kv_cache_interleave_size only "
+        "[dcp.interleave_override]",
+        "[parallel]\ntensor_parallel_size = 2\ndecode_context_parallel_size = 1\ndcp_kv_cache_interleave_size = 16\n",
+    ), id="dcp.interleave_override"),
+    pytest.param(Case(
+        "dcp.interleave_override",
+        "[parallel]\ntensor_parallel_size = 2\ndecode_context_parallel_size = 2\ndcp_kv_cache_interleave_size = 16\n"
+        "cp_kv_cache_interleave_size = 4\n",
+        "c.toml:5:1: parallel.cp_kv_cache_interleave_size: replaced by dcp_kv_cache_interleave_size (16) (got 4); "
+        "write cp_kv_cache_interleave_size only [dcp.interleave_override]",
+        "[parallel]\ntensor_parallel_size = 2\ndecode_context_parallel_size = 2\ndcp_kv_cache_interleave_size = 16\n"
+        "cp_kv_cache_interleave_size = 16\n",
+    ), id="dcp.interleave_override-written"),
+    pytest.param(Case(
+        "scheduler.custom_executor_async",
+        '[parallel]\ndistributed_executor_backend = "my.pkg.Executor"\n',
+        "derived: auto: the my.pkg.Executor executor does not support it: scheduler.async_scheduling: assumed "
+        "unsupported by my.pkg.Executor; set scheduler.async_scheduling explicitly [scheduler.custom_executor_async]",
+        '[parallel]\ndistributed_executor_backend = "my.pkg.Executor"\n\n[scheduler]\nasync_scheduling = false\n',
+    ), id="scheduler.custom_executor_async"),
+]
+
+
+def _case(param: object) -> Case:
+    values = getattr(param, "values", None)
+    assert values is not None
+    case = values[0]
+    assert isinstance(case, Case)
+    return case
+
+
+def _is_xfail(param: object) -> bool:
+    return any(m.name == "xfail" for m in getattr(param, "marks", ()))
+
+
+SEVERITY = {r.id: r.severity for r in RULES}
+
+
+class TestCoverage:
+    def test_every_rule_has_a_case(self) -> None:
+        """The cases here cover exactly the rule ids in RULES (excluding xfail'd cases)."""
+        assert {_case(p).rule for p in CASES if not _is_xfail(p)} == {r.id for r in RULES}
+
+    def test_rule_ids_unique(self) -> None:
+        """No two rules share an id."""
+        assert len(rules_by_id()) == len(RULES)
+
+    def test_every_rule_documented(self) -> None:
+        """Every rule has a docstring, a vLLM source and a valid severity."""
+        for r in RULES:
+            assert r.doc, r.id
+            assert r.source.startswith("vLLM "), r.id
+            assert r.severity in ("error", "warning"), r.id
+
+
+class TestRuleTriggers:
+    @pytest.mark.parametrize("case", CASES)
+    def test_triggers(self, case: Case, tmp_path: Path) -> None:
+        """The minimal document reports exactly this rule, rendered as the whole expected line."""
+        if SEVERITY[case.rule] == "error":
+            issues = rule_issues(tmp_path, case.toml, case.env)
+            assert [i.render() for i in issues] == [case.line]
+            assert issues[0].rule == case.rule
+            assert issues[0].severity == "error"
+        else:
+            compiled = compile_text(tmp_path, case.toml, case.env)
+            assert [w.render() for w in compiled.warnings] == [case.line]
+            assert compiled.warnings[0].rule == case.rule
+            assert compiled.warnings[0].severity == "warning"
+
+    @pytest.mark.parametrize("case", [p for p in CASES if not _is_xfail(p)])
+    def test_close_document_passes(self, case: Case, tmp_path: Path) -> None:
+        """The close document compiles without this rule firing, as an error or a warning."""
+        compiled = compile_text(tmp_path, case.passing, case.passing_env)
+        assert case.rule not in {w.rule for w in compiled.warnings}
+
+
+class TestRuleKeyPaths:
+    @pytest.mark.parametrize(
+        ("doc", "rule", "path"),
+        [
+            pytest.param({"parallel": {"enable_elastic_ep": True}}, "elastic_ep.requires_eplb",
+                         ("parallel", "enable_elastic_ep"), id="elastic"),
+            pytest.param({"parallel": {"eplb_config": {"num_redundant_experts": 3}}}, "eplb.redundant_without_eplb",
+                         ("parallel", "eplb_config", "num_redundant_experts"), id="redundant"),
+            pytest.param({"scheduler": {"async_scheduling": True},
+                          "parallel": {"distributed_executor_backend": "a.B"}}, "scheduler.async_unsupported",
+                         ("scheduler", "async_scheduling"), id="async"),
+            pytest.param({"parallel": {"tensor_parallel_size": 9}}, "executor.gpu_count",
+                         ("parallel", "tensor_parallel_size"), id="gpu_count"),
+        ],
+    )
+    def test_key_path(self, doc: dict[str, object], rule: str, path: tuple[str, ...]) -> None:
+        """A rule's issue carries the key path of the value it is about, and the dict location."""
+        with pytest.raises(RuleError) as caught:
+            compile_dict(doc)
+        [issue] = caught.value.issues
+        assert (issue.rule, issue.path, str(issue.where)) == (rule, path, "<dict>")
+
+
+class TestRuleModes:
+    def test_rank_range_env_mode_replaces_rank(self) -> None:
+        """With DP = 1 in vLLM-environment mode the written rank is replaced from VLLM_DP_RANK, so no error."""
+        out = compile_dict({"parallel": {"data_parallel_rank": 5}}, env={}).to_dict()
+        assert out["parallel"]["data_parallel_rank"] == 0
+
+    def test_rank_range_env_rank_unchecked(self) -> None:
+        """With DP = 1 in vLLM-environment mode a VLLM_DP_RANK beyond the size is not checked (spec §6 4e)."""
+        out = compile_dict({}, env={"VLLM_DP_RANK": "5"}).to_dict()
+        assert out["parallel"]["data_parallel_rank"] == 5
+
+    def test_offline_dense_never_in_declarative(self) -> None:
+        """dp.offline_dense needs vLLM-environment mode: declarative DP = 2 with a dense model is fine."""
+        out = compile_dict({"parallel": {"data_parallel_size": 2, "is_moe_model": False}}).to_dict()
+        assert out["parallel"]["data_parallel_size"] == 2
+
+    def test_rank_required_not_for_dp1(self) -> None:
+        """external_launcher without data parallelism needs no RANK in vLLM-environment mode."""
+        out = compile_dict({"parallel": {"distributed_executor_backend": "external_launcher"}}, env={}).to_dict()
+        assert out["parallel"]["data_parallel_rank"] == 0
+
+    def test_gpu_count_counts_world_not_dp(self) -> None:
+        """DP ranks beyond one node's GPUs do not trip executor.gpu_count: it compares world_size only."""
+        out = compile_dict({"parallel": {"tensor_parallel_size": 8, "data_parallel_size": 4}}).to_dict()
+        assert (out["parallel"]["world_size"], out["derived"]["world_size_across_dp"]) == (8, 32)
+
+    def test_gpu_count_tpu_skipped(self) -> None:
+        """A TPU cluster with more ranks than devices_per_node is not checked (CUDA only)."""
+        out = compile_dict({"parallel": {"tensor_parallel_size": 16}, "cluster": {"device": "tpu"}}).to_dict()
+        assert out["parallel"]["distributed_executor_backend"] == "mp"
+
+
+class TestWarningsAreNotErrors:
+    def test_warnings_in_compiled(self) -> None:
+        """Warnings land in Compiled.warnings, in rule order, and the document still compiles."""
+        compiled = compile_dict({"parallel": {"all2all_backend": "flashinfer_all2allv",
+                                              "max_parallel_loading_workers": 2}})
+        assert [(w.rule, w.severity) for w in compiled.warnings] == [
+            ("all2all.deprecated", "warning"), ("loading_workers.ignored", "warning")]
+        assert compiled.to_dict()["parallel"]["max_parallel_loading_workers"] == 2
+
+    def test_warnings_dropped_from_rule_error(self) -> None:
+        """A RuleError carries only the errors, never the warnings of the same document."""
+        with pytest.raises(RuleError) as caught:
+            compile_dict({"parallel": {"max_parallel_loading_workers": 2, "node_rank": 3}})
+        assert [i.rule for i in caught.value.issues] == ["engine.node_rank_range"]
+
+
+class TestAllRuleFailuresTogether:
+    def test_several_failures_reported(self, tmp_path: Path) -> None:
+        """Four broken rules in one file are all reported in one RuleError, in file order."""
+        issues = rule_issues(
+            tmp_path,
+            "[parallel]\ntensor_parallel_size = 4\ndecode_context_parallel_size = 3\nnode_rank = 1\n"
+            'enable_eplb = true\nnuma_bind_nodes = [0]\nall2all_backend = "pplx"\n',
+        )
+        assert [i.render() for i in issues] == [
+            "c.toml:3:1: parallel.decode_context_parallel_size: tensor_parallel_size (4) is not divisible by it "
+            "(got 3); use a divisor of tensor_parallel_size [dcp.tp_divisible]",
+            "c.toml:4:1: parallel.node_rank: must be below nnodes (1) (got 1); use a node rank from 0 to 0 "
+            "[engine.node_rank_range]",
+            "c.toml:5:1: parallel.enable_eplb: EPLB needs enable_expert_parallel = true (got true); set "
+            "parallel.enable_expert_parallel = true [eplb.requires_ep]",
+            "c.toml:6:1: parallel.numa_bind_nodes: needs numa_bind = true; set parallel.numa_bind = true or remove "
+            "the list [numa.requires_bind]",
+        ]
+
+    def test_error_text_joins_all(self) -> None:
+        """The RuleError's text is every rendered issue, one per line."""
+        with pytest.raises(RuleError) as caught:
+            compile_dict({"parallel": {"node_rank": 2, "dcp_comm_backend": "a2a"}})
+        assert str(caught.value) == (
+            '<dict>: parallel.dcp_comm_backend: a2a needs decode_context_parallel_size > 1 (got "a2a"); use "ag_rs", '
+            "or raise decode_context_parallel_size [dcp.a2a_requires_dcp]\n"
+            "<dict>: parallel.node_rank: must be below nnodes (1) (got 2); use a node rank from 0 to 0 "
+            "[engine.node_rank_range]"
+        )

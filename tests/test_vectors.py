@@ -1,0 +1,215 @@
+"""vLLM's own ParallelConfig, recorded on 435 inputs (tests/data/vllm-vectors.jsonl): pconf must agree.
+
+Each ``single`` record is compiled in vLLM-environment mode with the record's platform as cluster facts.
+pconf must accept exactly what vLLM accepted (except the refusals it makes on purpose, listed in
+``STRICTER`` with the rule that refuses them), refuse what vLLM refused with the matching rule, and resolve
+every field and derived property to vLLM's value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pconf
+from pconf.schema import INTERNAL_FIELDS
+
+VECTORS = Path(__file__).parent / "data" / "vllm-vectors.jsonl"
+RECORDS = [json.loads(line) for line in VECTORS.read_text().splitlines()]
+SINGLES = [r for r in RECORDS if r["kind"] == "single"]
+
+#: Records vLLM's ParallelConfig accepts and pconf refuses on purpose, with the rule that refuses them.
+#: (Records with strict-typing cases are matched by tag: ``coercion_*`` -> ``schema.type``.)
+STRICTER: dict[str, str] = {
+    # Executor.get_class fails at start-up on an empty backend name.
+    "s0075": "schema.choice",
+    "s0076": "schema.choice",
+    "s0077": "schema.choice",
+    # EngineArgs asserts hybrid and external load balancing are not both on.
+    "s0419": "engine.lb_modes_exclusive",
+    # EngineArgs asserts node_rank < nnodes.
+    "s0431": "engine.node_rank_range",
+    "s0432": "engine.node_rank_range",
+    "s0433": "engine.node_rank_range",
+    "s0440": "engine.node_rank_range",
+    "s0441": "engine.node_rank_range",
+    "s0442": "engine.node_rank_range",
+    "s0455": "engine.node_rank_range",
+    "s0457": "engine.node_rank_range",
+    "s0458": "engine.node_rank_range",
+    "s0459": "engine.node_rank_range",
+    "s0622": "engine.node_rank_range",
+    "s0744": "engine.node_rank_range",
+    # vLLM's nnodes_within_dp / node_rank_within_dp / local_world_size divide by zero on these layouts.
+    "s0448": "engine.derived_layout",
+    "s0466": "engine.derived_layout",
+    "s0478": "engine.derived_layout",
+    "s0627": "engine.derived_layout",
+    "s0757": "engine.derived_layout",
+    # VllmConfig asserts micro-batching (enable_dbo or ubatch_size > 1) runs on a DeepEP all2all backend.
+    "s0557": "engine.ubatch_requires_deepep",
+    "s0560": "engine.ubatch_requires_deepep",
+    "s0563": "engine.ubatch_requires_deepep",
+    "s0564": "engine.ubatch_requires_deepep",
+    "s0578": "engine.ubatch_requires_deepep",
+    "s0585": "engine.ubatch_requires_deepep",
+    "s0629": "engine.ubatch_requires_deepep",
+    "s0755": "engine.ubatch_requires_deepep",
+    "s0810": "engine.ubatch_requires_deepep",
+    # EngineArgs asserts DP × PP × TP is divisible by nnodes.
+    "s0700": "engine.nnodes_divides_world",
+    "s0758": "engine.nnodes_divides_world",
+}
+
+#: vLLM's error message (the first one it reports) -> the pconf rule that reports the same problem.
+MESSAGE_RULES: list[tuple[str, str]] = [
+    (r"Input should be greater than", "schema.bound"),
+    (r"Input should be '|Input should be 'ag_rs'", "schema.choice"),
+    (r"Input should be a valid|unable to (parse|interpret)", "schema.type"),
+    (r"Unexpected keyword argument", "schema.unknown_key|schema.derived_key"),
+    (r"Elastic EP is only supported with enable_eplb", "elastic_ep.requires_eplb"),
+    (r"Elastic EP is not supported with pipeline", "elastic_ep.no_pipeline"),
+    (r"Elastic EP is not compatible", "elastic_ep.no_lb_modes"),
+    (r"World size \(\d+\) is larger than the number of available GPUs", "executor.gpu_count"),
+    (r"must be divisible bydcp_size", "dcp.tp_divisible"),
+    (r"data_parallel_size_local \(\d+\) must be <=", "dp.local_size"),
+    (r"data_parallel_external_lb can only be set", "dp.external_lb_needs_dp"),
+    (r"numa_bind_nodes must contain non-negative", "numa.nodes_negative"),
+    (r"numa_bind_nodes must not be empty", "numa.nodes_empty"),
+    (r"numa_bind_cpus must not be empty", "numa.cpus_empty"),
+    (r"numa_bind_cpus (entries|ranges)", "numa.cpus_syntax"),
+    (r"require numa_bind=True", "numa.requires_bind"),
+    (r"num_redundant_experts is set to", "eplb.redundant_without_eplb"),
+    (r"enable_expert_parallel must be True to use EPLB", "eplb.requires_ep"),
+    (r"only supported on CUDA devices or ROCm", "eplb.platform"),
+    (r"EPLB requires tensor_parallel_size or data_parallel_size", "eplb.requires_tp_or_dp"),
+    (r"data_parallel_rank \(\d+\) must be in the range", "dp.rank_range"),
+    (r"Offline data parallel mode", "dp.offline_dense"),
+    (r"nnodes > 1 can only be set", "nnodes.backend"),
+    (r"Failed to import Ray", "ray.not_installed"),
+    (r"Unable to use nsight", "ray.nsight_requires_ray"),
+    (r"dcp_comm_backend='a2a' requires", "dcp.a2a_requires_dcp"),
+    (r"'RANK'", "env.rank_required"),
+]
+
+
+def document(record: dict[str, Any]) -> dict[str, Any]:
+    """The pconf document for a record: its kwargs as [parallel], its platform as [cluster]."""
+    platform = record["platform"]
+    doc: dict[str, Any] = {
+        "parallel": record["kwargs"],
+        "cluster": {
+            "device": platform["device_type"],
+            "devices_per_node": platform["device_count"],
+            "custom_all_reduce": platform["use_custom_allreduce"],
+            "nixl_available": platform["nixl_available"],
+            "ray_installed": platform["ray_available"],
+            "ray_initialized": platform["ray_initialized"],
+            "ray_placement_group": platform["ray_current_placement_group"],
+        },
+    }
+    if "async_scheduling" in record:
+        doc["scheduler"] = {"async_scheduling": record["async_scheduling"]}
+    return doc
+
+
+def vllm_message(outcome: dict[str, Any]) -> str:
+    details = outcome.get("details") or []
+    return str(details[0]["msg"] if details else outcome["message"])
+
+
+def expected_rule(outcome: dict[str, Any]) -> str:
+    message = vllm_message(outcome)
+    for pattern, rule in MESSAGE_RULES:
+        if re.search(pattern, message):
+            return rule
+    raise AssertionError(f"no pconf rule mapped for vLLM's message {message!r}")
+
+
+def uses_internal_fields(record: dict[str, Any]) -> bool:
+    return any(k in INTERNAL_FIELDS for k in record["kwargs"])
+
+
+def compile_record(record: dict[str, Any]) -> tuple[pconf.Compiled | None, pconf.ConfigError | None]:
+    try:
+        return pconf.compile_dict(document(record), env=record["env"]), None
+    except pconf.ConfigError as exc:
+        return None, exc
+
+
+@pytest.mark.parametrize("record", SINGLES, ids=[r["id"] for r in SINGLES])
+def test_single(record: dict[str, Any]) -> None:
+    """pconf accepts, refuses and resolves exactly as vLLM's ParallelConfig did on this input."""
+    outcome = record["outcome"]
+    compiled, error = compile_record(record)
+    if compiled is not None:
+        assert "resolved" in outcome, f"pconf accepted what vLLM refused: {vllm_message(outcome)!r}"
+        assert record["id"] not in STRICTER
+        assert not uses_internal_fields(record)
+        _check_resolved(record, compiled.to_dict())
+        return
+    assert error is not None
+    rules = {i.rule for i in error.issues}
+    if uses_internal_fields(record):  # vLLM-internal fields are not part of the file format
+        assert "schema.internal_key" in rules
+    elif "resolved" in outcome:
+        expected = "schema.type" if record["tag"].startswith("coercion") else STRICTER.get(record["id"])
+        assert expected is not None, f"pconf refused what vLLM accepted: {error}"
+        assert expected in rules, str(error)
+    else:
+        wanted = set(expected_rule(outcome).split("|"))
+        assert rules & wanted, f"vLLM: {vllm_message(outcome)!r}; pconf: {error}"
+        _check_field_error_path(outcome, error)
+
+
+def _check_field_error_path(outcome: dict[str, Any], error: pconf.ConfigError) -> None:
+    """For a field-level pydantic error, pconf names the same field."""
+    details = outcome.get("details") or []
+    loc = details[0]["loc"] if details else []
+    if not loc:
+        return
+    field = ("parallel", loc[0])
+    assert field in {i.path[:2] for i in error.issues}, f"vLLM loc {loc}; pconf: {error}"
+
+
+def _check_resolved(record: dict[str, Any], doc: dict[str, Any]) -> None:
+    outcome = record["outcome"]
+    fields, resolved = outcome["fields"], outcome["resolved"]
+    parallel, derived = doc["parallel"], doc["derived"]
+    kwargs = record["kwargs"]
+    dp_branch = kwargs.get("data_parallel_size", 1) > 1 or kwargs.get("data_parallel_size_local", 1) == 0
+    for key, value in fields.items():
+        if key in INTERNAL_FIELDS or key == "disable_nccl_for_dp_synchronization":
+            continue
+        if key == "data_parallel_master_port" and dp_branch and not fields["enable_elastic_ep"]:
+            # vLLM popped a free port; pconf leaves the pick to the runtime and says so.
+            assert derived["dp_master_port_picked_at_runtime"] is True
+            continue
+        assert parallel[key] == value, f"parallel.{key}: vLLM {value!r}, pconf {parallel[key]!r}"
+    assert parallel["eplb_config"]["communicator"] == resolved["eplb_communicator"]
+    nccl = resolved.get("disable_nccl_for_dp_synchronization_after_vllm_config",
+                        resolved["disable_nccl_for_dp_synchronization"])
+    if nccl is not None:
+        assert parallel["disable_nccl_for_dp_synchronization"] == nccl
+    for key, value in resolved["derived"].items():
+        if isinstance(value, dict) and "error" in value:
+            raise AssertionError(f"vLLM's {key} raised ({value}); pconf should have refused the config")
+        assert derived[key] == value, f"derived.{key}: vLLM {value!r}, pconf {derived[key]!r}"
+
+
+def test_every_vllm_error_message_is_mapped() -> None:
+    """Every distinct error vLLM reported in the vectors maps to a pconf rule (no silent gaps)."""
+    for record in SINGLES:
+        if "error" in record["outcome"] and not uses_internal_fields(record):
+            expected_rule(record["outcome"])
+
+
+def test_stricter_list_is_current() -> None:
+    """Every record listed as stricter-by-design is one vLLM accepted."""
+    by_id = {r["id"]: r for r in SINGLES}
+    for rid in STRICTER:
+        assert "resolved" in by_id[rid]["outcome"]
