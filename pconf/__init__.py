@@ -33,9 +33,14 @@ _EXPORTS = {
     "ClusterFacts": "pconf.schema",
     "ResolvedConfig": "pconf.resolve",
     "Derived": "pconf.resolve",
+    "GraphHash": "pconf.hashing",
+    "Factor": "pconf.hashing",
+    "graph_hash": "pconf.hashing",
+    "FACTOR_NAMES": "pconf.hashing",
 }
 
 __all__ = [
+    "FACTOR_NAMES",
     "ClusterFacts",
     "Compiled",
     "ConfigError",
@@ -43,6 +48,8 @@ __all__ = [
     "Document",
     "EPLBConfig",
     "Explanation",
+    "Factor",
+    "GraphHash",
     "Issue",
     "LoadError",
     "Location",
@@ -55,11 +62,13 @@ __all__ = [
     "__version__",
     "compile_dict",
     "compile_files",
+    "graph_hash",
 ]
 
 if TYPE_CHECKING:
     from pconf.compile import Compiled, Explanation, compile_dict, compile_files
     from pconf.errors import ConfigError, Issue, LoadError, Location, PconfError, RuleError, SchemaError
+    from pconf.hashing import FACTOR_NAMES, Factor, GraphHash, graph_hash
     from pconf.resolve import Derived, ResolvedConfig
     from pconf.schema import ClusterFacts, Document, EPLBConfig, ParallelConfig, SchedulerConfig
 

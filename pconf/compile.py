@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pconf.errors import Issue, LoadError, Location, RuleError, did_you_mean, issue_order
 from pconf.keypath import KeyPath, format_path, parse_dotted
@@ -20,6 +20,9 @@ from pconf.resolve import ResolvedConfig, read_env, resolve
 from pconf.rules import check_all
 from pconf.schema import DERIVED_FIELDS
 from pconf.structure import structure
+
+if TYPE_CHECKING:
+    from pconf.hashing import GraphHash
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,13 @@ class Compiled:
         from pconf.emit import document_dict
 
         return document_dict(self)
+
+    @property
+    def graph_hash(self) -> GraphHash:
+        """The graph hash of the resolved configuration (``str()`` gives ``pconf1-xxh3_128:<hex>``)."""
+        from pconf.hashing import graph_hash
+
+        return graph_hash(self.resolved)
 
     def where(self, path: KeyPath) -> Location:
         """Where the value at ``path`` came from: resolution, a layer, or the default."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from pconf.errors import ConfigError, Issue, Location
+from pconf.hashing import graph_hash
 from pconf.keypath import KeyPath, format_path
 from pconf.schema.parallel import DERIVED_FIELD_AFTER
 
@@ -18,7 +19,7 @@ FORMATS = ("json", "toml", "yaml")
 
 
 def document_dict(compiled: Compiled) -> dict[str, Any]:
-    """``{parallel, scheduler, cluster, derived, sources}`` with keys in schema order."""
+    """``{graph_hash, parallel, scheduler, cluster, derived, sources}`` with keys in schema order."""
     r = compiled.resolved
     parallel: dict[str, Any] = {}
     derived_values = {"world_size": r.world_size, "data_parallel_index": r.data_parallel_index}
@@ -28,13 +29,14 @@ def document_dict(compiled: Compiled) -> dict[str, Any]:
         if key in after:
             parallel[after[key]] = derived_values[after[key]]
     doc = {
+        "graph_hash": str(graph_hash(r)),
         "parallel": parallel,
         "scheduler": {"async_scheduling": r.async_scheduling},
         "cluster": attrs.asdict(r.document.cluster),
         "derived": attrs.asdict(r.derived),
     }
     sources: dict[str, str] = {}
-    for path in _leaf_paths(doc, ()):
+    for path in _leaf_paths({k: v for k, v in doc.items() if k != "graph_hash"}, ()):
         if path[0] == "derived" or (path[0] == "parallel" and path[1] in DERIVED_FIELD_AFTER):
             sources[format_path(path)] = "derived"
         else:

@@ -71,10 +71,12 @@ class TestCompile:
         """compile prints JSON with a 2-space indent, sections and fields in schema order."""
         code, out, err = call(capsys, "compile", write("c.toml", TP2))
         assert (code, err) == (0, "")
-        assert out.startswith('{\n  "parallel": {\n    "pipeline_parallel_size": 1,\n    "tensor_parallel_size": 2,\n')
+        gh = str(pconf.compile_files(["c.toml"]).graph_hash)
+        assert out.startswith(f'{{\n  "graph_hash": "{gh}",\n  "parallel": {{\n    "pipeline_parallel_size": 1,\n'
+                              '    "tensor_parallel_size": 2,\n')
         assert out.endswith("\n  }\n}\n")
         doc = json.loads(out)
-        assert list(doc) == ["parallel", "scheduler", "cluster", "derived", "sources"]
+        assert list(doc) == ["graph_hash", "parallel", "scheduler", "cluster", "derived", "sources"]
         assert list(doc["parallel"])[: len(PARALLEL_HEAD)] == PARALLEL_HEAD
         assert doc["parallel"]["distributed_executor_backend"] == "mp"
         assert doc["sources"]["parallel.tensor_parallel_size"] == "c.toml:2:1"
@@ -84,7 +86,9 @@ class TestCompile:
         """--format toml prints the same document without its null values."""
         code, out, _ = call(capsys, "compile", write("c.toml", TP2), "--format", "toml")
         assert code == 0
-        assert out.startswith("[parallel]\npipeline_parallel_size = 1\ntensor_parallel_size = 2\n")
+        gh = str(pconf.compile_files(["c.toml"]).graph_hash)
+        assert out.startswith(f'graph_hash = "{gh}"\n\n[parallel]\npipeline_parallel_size = 1\n'
+                              "tensor_parallel_size = 2\n")
         doc = pconf.compile_files(["c.toml"]).to_dict()
         nulls = [k for k, v in doc["parallel"].items() if v is None]
         assert "data_parallel_rank_local" in nulls
@@ -95,7 +99,8 @@ class TestCompile:
         """--format yaml prints the whole document, nulls included, in schema order."""
         code, out, _ = call(capsys, "compile", write("c.toml", TP2), "--format", "yaml")
         assert code == 0
-        assert out.startswith("parallel:\n  pipeline_parallel_size: 1\n  tensor_parallel_size: 2\n")
+        gh = str(pconf.compile_files(["c.toml"]).graph_hash)
+        assert out.startswith(f"graph_hash: {gh}\nparallel:\n  pipeline_parallel_size: 1\n  tensor_parallel_size: 2\n")
         assert "  data_parallel_rank_local: null\n" in out
         assert yaml.safe_load(out) == pconf.compile_files(["c.toml"]).to_dict()
 

@@ -26,10 +26,10 @@ ALLOWED: dict[str, set[str]] = {
     "resolve": {"schema", "keypath", "errors"},
     "rules": {"resolve", "schema", "keypath", "errors"},
     "emit": {"schema", "keypath", "errors", "resolve", "hashing"},
-    "compile": {"load", "merge", "structure", "resolve", "rules", "emit", "errors", "keypath", "schema"},
+    "compile": {"load", "merge", "structure", "resolve", "rules", "emit", "errors", "keypath", "schema", "hashing"},
     "hashing": {"resolve", "schema", "errors"},
     "cli": {"compile", "emit", "errors", "hashing"},
-    "__init__": {"compile", "errors", "schema", "resolve"},
+    "__init__": {"compile", "errors", "schema", "resolve", "hashing"},
     "__main__": {"cli"},
 }
 
