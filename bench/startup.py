@@ -1,8 +1,8 @@
-"""Benchmark: ``pconf validate examples/cluster.toml`` as a fresh process, against the floor of importing
-its dependencies (``python -c "import attrs, cattrs, yaml, tomllib, xxhash"``).
+"""Benchmark: ``pconf validate`` and ``pconf hash`` on examples/cluster.toml as fresh processes, against the
+floor of importing pconf's dependencies (``python -c "import attrs, cattrs, yaml, tomllib, xxhash"``).
 
-Runs both commands alternately (machines are shared and noisy), prints the medians and the ratio
-(target: <= 1.5), and checks with ``-X importtime`` that neither torch nor numpy is imported.
+Runs the commands in turn (machines are shared and noisy), prints the medians and the ratios (target: each
+<= 1.5), and checks with ``-X importtime`` that neither torch, numpy nor ray is imported.
 
     python bench/startup.py [--runs N]
 """
@@ -19,7 +19,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = [sys.executable, "-c", "import attrs, cattrs, yaml, tomllib, xxhash"]
-PCONF = [shutil.which("pconf") or "pconf", "validate", str(ROOT / "examples" / "cluster.toml")]
+EXAMPLE = str(ROOT / "examples" / "cluster.toml")
+COMMANDS = {
+    "pconf validate examples/cluster.toml": [shutil.which("pconf") or "pconf", "validate", EXAMPLE],
+    "pconf hash examples/cluster.toml": [shutil.which("pconf") or "pconf", "hash", EXAMPLE],
+}
 
 
 def timed(cmd: list[str]) -> float:
@@ -28,9 +32,9 @@ def timed(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def heavy_imports() -> list[str]:
+def heavy_imports(subcommand: str) -> list[str]:
     """Modules pconf must never import on the compile path, as seen by ``-X importtime``."""
-    cmd = [sys.executable, "-X", "importtime", "-m", "pconf", "validate", str(ROOT / "examples" / "cluster.toml")]
+    cmd = [sys.executable, "-X", "importtime", "-m", "pconf", subcommand, EXAMPLE]
     err = subprocess.run(cmd, check=True, capture_output=True, text=True).stderr
     names = {line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if line.startswith("import time:")}
     return sorted(n for n in names if n.split(".")[0] in ("torch", "numpy", "ray"))
@@ -43,18 +47,24 @@ def main() -> int:
     # A regular install byte-compiles the package; an editable one under PYTHONDONTWRITEBYTECODE=1 never
     # would, and every run would compile pconf from source. Compile once, as pip install does.
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "pconf")], check=True)
-    for cmd in (BASELINE, PCONF):  # warm the file cache
+    for cmd in (BASELINE, *COMMANDS.values()):  # warm the file cache
         timed(cmd)
-    base, ours = [], []
+    times: dict[str, list[float]] = {"baseline": [], **{name: [] for name in COMMANDS}}
     for _ in range(args.runs):
-        base.append(timed(BASELINE))
-        ours.append(timed(PCONF))
-    b, p = statistics.median(base), statistics.median(ours)
-    heavy = heavy_imports()
-    print(f"python -c 'import attrs, cattrs, yaml, tomllib, xxhash': {b * 1e3:7.1f} ms (median of {args.runs})")
-    print(f"pconf validate examples/cluster.toml:                   {p * 1e3:7.1f} ms")
-    print(f"ratio: {p / b:.2f}x (target <= 1.5x); heavy imports: {', '.join(heavy) or 'none'}")
-    return 0 if p / b <= 1.5 and not heavy else 1
+        times["baseline"].append(timed(BASELINE))
+        for name, cmd in COMMANDS.items():
+            times[name].append(timed(cmd))
+    base = statistics.median(times["baseline"])
+    label = "python -c 'import attrs, cattrs, yaml, tomllib, xxhash'"
+    print(f"{label:<46} {base * 1e3:7.1f} ms (median of {args.runs})")
+    ok = True
+    for name, cmd in COMMANDS.items():
+        median = statistics.median(times[name])
+        heavy = heavy_imports(cmd[1])
+        ok &= median / base <= 1.5 and not heavy
+        print(f"{name:<46} {median * 1e3:7.1f} ms  ratio {median / base:.2f}x (target <= 1.5x); "
+              f"heavy imports: {', '.join(heavy) or 'none'}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

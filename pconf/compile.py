@@ -128,12 +128,14 @@ def compile_dict(
     if not isinstance(data, Mapping):
         raise LoadError([Issue((), source, "load.not_a_table", "the document must be a mapping",
                                hint="pass {\"parallel\": {...}, ...}")])
-    plain = _plain(data)
+    from pconf.emit import plain
+
+    copied: dict[str, Any] = plain(data)
     for key in ("extends", "reset"):
-        if key in plain:
+        if key in copied:
             raise LoadError([Issue((key,), source, "load.layer_key", f"`{key}` only works in files",
                                    hint="use compile_files, or merge the documents yourself")])
-    layers = [Layer("<dict>", plain, {})]
+    layers = [Layer("<dict>", copied, {})]
     extra, issues = overrides_layer(overrides)
     if issues:
         raise LoadError(issues)
@@ -153,14 +155,6 @@ def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None) -> Compi
         raise RuleError(sorted(errors, key=issue_order))
     return Compiled(resolved, merged, tuple(i for i in issues if i.severity == "warning"))
 
-
-def _plain(value: Any) -> Any:
-    """Copy a caller's mapping into plain dicts and lists (tuples become lists), never sharing it."""
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 __all__ = ["Compiled", "Explanation", "compile_dict", "compile_files"]

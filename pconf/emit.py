@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -24,7 +25,7 @@ def document_dict(compiled: Compiled) -> dict[str, Any]:
     parallel: dict[str, Any] = {}
     derived_values = {"world_size": r.world_size, "data_parallel_index": r.data_parallel_index}
     after = {anchor: name for name, anchor in DERIVED_FIELD_AFTER.items()}
-    for key, value in _plain(attrs.asdict(r.parallel)).items():
+    for key, value in plain(attrs.asdict(r.parallel)).items():
         parallel[key] = value
         if key in after:
             parallel[after[key]] = derived_values[after[key]]
@@ -45,12 +46,13 @@ def document_dict(compiled: Compiled) -> dict[str, Any]:
     return doc
 
 
-def _plain(value: Any) -> Any:
-    """Tuples (the schema's immutable lists) become lists, so every output format can write them."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+def plain(value: Any) -> Any:
+    """A fresh copy as plain dicts and lists: mappings become dicts, tuples (the schema's immutable lists)
+    become lists, so every output format can write it and no caller's data is shared."""
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
