@@ -17,6 +17,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "compile_files": "pconf.compile",
     "compile_dict": "pconf.compile",
+    "plan_files": "pconf.compile",
+    "Plan": "pconf.plan",
+    "RankInfo": "pconf.plan",
     "Compiled": "pconf.compile",
     "Explanation": "pconf.compile",
     "ConfigError": "pconf.errors",
@@ -55,6 +58,8 @@ __all__ = [
     "Location",
     "ParallelConfig",
     "PconfError",
+    "Plan",
+    "RankInfo",
     "ResolvedConfig",
     "RuleError",
     "SchedulerConfig",
@@ -63,12 +68,14 @@ __all__ = [
     "compile_dict",
     "compile_files",
     "graph_hash",
+    "plan_files",
 ]
 
 if TYPE_CHECKING:
-    from pconf.compile import Compiled, Explanation, compile_dict, compile_files
+    from pconf.compile import Compiled, Explanation, compile_dict, compile_files, plan_files
     from pconf.errors import ConfigError, Issue, LoadError, Location, PconfError, RuleError, SchemaError
     from pconf.hashing import FACTOR_NAMES, Factor, GraphHash, graph_hash
+    from pconf.plan import Plan, RankInfo
     from pconf.resolve import Derived, ResolvedConfig
     from pconf.schema import ClusterFacts, Document, EPLBConfig, ParallelConfig, SchedulerConfig
 

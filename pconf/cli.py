@@ -72,6 +72,16 @@ def _parser() -> argparse.ArgumentParser:
     inputs(p)
     p.set_defaults(handler=_validate)
 
+    p = sub.add_parser("plan", help="what every rank does: node, local rank, coordinates, groups, ports, env")
+    inputs(p)
+    p.add_argument("--format", choices=("table", "json", "toml", "yaml", "env", "vllm"), default="table",
+                   help="table (default), json/toml/yaml, env (with --rank), vllm (`vllm serve` lines, with --node)")
+    p.add_argument("--rank", type=int, metavar="R", help="only global rank R")
+    p.add_argument("--node", type=int, metavar="N", help="only the ranks of node N")
+    p.add_argument("--model", default="$MODEL", help="the model argument of --format vllm (default: $MODEL)")
+    p.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
+    p.set_defaults(handler=_plan)
+
     p = sub.add_parser("hash", help="print the graph hash; write or check a CI lock")
     inputs(p)
     p.add_argument("--json", action="store_true", help="the hash and every factor with its value and digest")
@@ -167,6 +177,57 @@ def _explain(args: argparse.Namespace) -> int:
             what = "reset to default" if s.is_reset else _show(s.value)
             print(f"  {s.where!s:<{width}}  {what}")
     return EXIT_OK
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from pconf.emit import env_lines, plan_table, render
+
+    plan = _compile_args(args.files, args).plan()
+    for option, value, limit in (("--rank", args.rank, plan.world_size), ("--node", args.node, plan.nnodes)):
+        if value is not None and not 0 <= value < limit:
+            return _usage(f"{option} {value} is outside 0..{limit - 1}")
+    if args.format == "env":
+        if args.rank is None:
+            return _usage("--format env needs --rank R")
+        text = env_lines(plan.env(args.rank))
+    elif args.format == "vllm":
+        from pconf.serve_args import render as render_commands
+        from pconf.serve_args import serve_commands
+
+        nodes = [args.node] if args.node is not None else range(plan.nnodes)
+        text = "".join(("" if plan.nnodes == 1 else f"# node {n}\n")
+                       + render_commands(serve_commands(plan, n, args.model)) for n in nodes)
+    elif args.format == "table":
+        text = plan_table(plan, args.node) if args.rank is None else plan_table_rank(plan, args.rank)
+    else:
+        doc = plan.to_dict(args.node) if args.rank is None else rank_dict(plan, args.rank)
+        text = render(doc, args.format)
+    if args.output:
+        _write(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def rank_dict(plan: Any, rank: int) -> dict[str, Any]:
+    """One rank's slice: its row, the members of each of its groups, its environment."""
+    from pconf.plan import GROUP_KINDS
+
+    return {"world_size": plan.world_size, "graph_hash": plan.graph_hash, "rank": plan.rank(rank).as_dict(),
+            "groups": {kind: plan.group_of(kind, rank) for kind in GROUP_KINDS}, "env": plan.env(rank)}
+
+
+def plan_table_rank(plan: Any, rank: int) -> str:
+    doc = rank_dict(plan, rank)
+    coords = " ".join(f"{k}={v}" for k, v in doc["rank"].items() if k != "rank")
+    lines = [f"rank {rank} of {plan.world_size}: {coords}"]
+    lines += [f"  {kind:<4} {members}" for kind, members in doc["groups"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _usage(message: str) -> int:
+    print(f"pconf plan: {message}", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def _hash(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from pconf.structure import structure
 
 if TYPE_CHECKING:
     from pconf.hashing import GraphHash
+    from pconf.plan import Plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,12 @@ class Compiled:
         from pconf.hashing import graph_hash
 
         return graph_hash(self.resolved)
+
+    def plan(self) -> Plan:
+        """The per-rank plan of this configuration (RuleError for layouts and ports that cannot work)."""
+        from pconf.plan import make_plan
+
+        return make_plan(self.resolved, str(self.graph_hash), self.rule_location)
 
     def where(self, path: KeyPath) -> Location:
         """Where the value at ``path`` came from: resolution, a layer, or the default."""
@@ -118,6 +125,15 @@ def compile_files(
     return _compile(load_layers(paths, overrides), env)
 
 
+def plan_files(
+    paths: Sequence[str | os.PathLike[str]],
+    overrides: Iterable[str] = (),
+    env: Mapping[str, object] | None = None,
+) -> Plan:
+    """Compile cluster files and return the deployment's per-rank plan (see ``compile_files``)."""
+    return compile_files(paths, overrides, env).plan()
+
+
 def compile_dict(
     data: Mapping[str, Any],
     env: Mapping[str, object] | None = None,
@@ -157,4 +173,4 @@ def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None) -> Compi
 
 
 
-__all__ = ["Compiled", "Explanation", "compile_dict", "compile_files"]
+__all__ = ["Compiled", "Explanation", "compile_dict", "compile_files", "plan_files"]

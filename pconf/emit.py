@@ -15,6 +15,7 @@ from pconf.schema.parallel import DERIVED_FIELD_AFTER
 
 if TYPE_CHECKING:
     from pconf.compile import Compiled
+    from pconf.plan import Plan
 
 FORMATS = ("json", "toml", "yaml")
 
@@ -96,3 +97,51 @@ def _drop_none(value: Any, path: KeyPath = ()) -> Any:
                                      hint="use --format json or yaml")])
         return [_drop_none(v, (*path, i)) for i, v in enumerate(value)]
     return value
+
+
+# -- plans -------------------------------------------------------------------------------------------------
+
+
+def env_lines(env: dict[str, str]) -> str:
+    """``NAME=value`` lines, values shell-quoted where needed, ready for ``source`` or ``env -S``."""
+    import shlex
+
+    return "".join(f"{name}={shlex.quote(value)}\n" for name, value in env.items())
+
+
+def plan_table(plan: Plan, node: int | None = None) -> str:
+    """The plan for people: a header, one aligned row per rank, then each group kind summarised."""
+    from pconf.plan import GROUP_KINDS
+
+    ranks = plan.ranks if node is None else [plan.rank(r) for r in plan.node_ranks(node)]
+    sizes = f"DP={plan.dp} PP={plan.pp} PCP={plan.pcp} TP={plan.tp} DCP={plan.dcp}"
+    where = f"{plan.nnodes} node{'s' if plan.nnodes > 1 else ''} ({plan.per_node} per node)"
+    lines = [f"{plan.world_size} ranks on {where}; {sizes}; {plan.graph_hash}"]
+    columns = ("rank", "node", "local", "dp", "pp", "pcp", "tp", "dcp", "ep")
+    rows = [[str(v) if v is not None else "-" for v in row] for row in ranks]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]
+    lines.append("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)) for row in rows]
+    lines.append("groups:")
+    for kind in GROUP_KINDS:
+        groups = plan.groups(kind)
+        if not groups:
+            lines.append(f"  {kind:<4} none (the model is dense: no expert-parallel group)")
+            continue
+        shown = " ".join(_span(g) for g in groups[:4]) + (" ..." if len(groups) > 4 else "")
+        lines.append(f"  {kind:<4} {len(groups)} of {len(groups[0])}: {shown}")
+    ports = plan.ports
+    world = f"{ports.world_addr}:{ports.world_port}" if ports.world_port is not None else "picked at run time"
+    text = f"ports: world rendezvous {world}"
+    if plan.dp > 1:
+        dp_port = ports.dp_init_ports[0] if ports.dp_init_ports else "picked at run time"
+        text += f"; DP group {ports.dp_master_ip}:{dp_port}; DP RPC {ports.dp_rpc_port}"
+    lines.append(text)
+    return "\n".join(lines) + "\n"
+
+
+def _span(group: list[int]) -> str:
+    """``[0-3]`` for a run of consecutive ranks, ``[0,4,8]`` otherwise."""
+    if len(group) > 2 and group == list(range(group[0], group[-1] + 1)):
+        return f"[{group[0]}-{group[-1]}]"
+    return "[" + ",".join(map(str, group)) + "]"

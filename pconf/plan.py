@@ -1,0 +1,324 @@
+"""ResolvedConfig -> Plan: every process's node, local rank and coordinates, every group, ports, env.
+
+Layout (vLLM's ``initialize_model_parallel``, spec §11): global ranks ``0 … N-1`` viewed as an array of shape
+``(DP, PP, PCP, TP)``, TP varying fastest. Each group kind moves its axis last, flattens, and cuts the result
+into consecutive runs; the runs, in that flatten order (not sorted), are the groups:
+
+- TP:  runs of TP on the plain layout: ``[0..TP-1] [TP..2TP-1] …``
+- DCP: runs of DCP on the plain layout (each TP group splits into TP/DCP DCP groups)
+- PCP: PCP swapped with TP, runs of PCP
+- PP:  PP swapped with TP, runs of PP
+- DP:  DP swapped with TP, runs of DP
+- EP:  DP swapped with PP, runs of DP×PCP×TP (only for MoE or unknown models; EPLB uses the same ranks)
+
+N, the number of processes, is ``world_size_across_dp``, except with the external_launcher backend, where
+vLLM's world_size already counts DP (and world_size_across_dp counts it twice): there N = world_size.
+
+Groups are computed from ranges (no per-rank Python loop for the member lists) and rank rows are computed on
+demand, so one rank's slice of a large plan costs O(1) plus its groups' sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from pconf.errors import Issue, Location, RuleError
+from pconf.keypath import KeyPath
+from pconf.resolve import ResolvedConfig
+
+GROUP_KINDS = ("tp", "pp", "dp", "ep", "dcp", "pcp")
+MAX_PORT = 65535
+
+
+class RankInfo(NamedTuple):
+    """One process: where it runs and its coordinate on every axis (``ep`` is None without EP groups)."""
+
+    rank: int
+    node: int
+    local_rank: int
+    dp: int
+    pp: int
+    pcp: int
+    tp: int
+    dcp: int
+    ep: int | None
+
+    def as_dict(self) -> dict[str, int | None]:
+        return self._asdict()
+
+
+class Ports(NamedTuple):
+    """The ports a run takes. ``dp_init_ports`` is None when they are picked at run time.
+
+    ``dp_init_ports`` follows ``get_next_dp_init_port``: without vLLM's prepared pool, the DP master port and
+    then one more per call; the first call is the engine's stateless DP group, the second the workers' world
+    group (single-node DP). The world rendezvous is ``master_addr:master_port`` for multi-node runs and runs
+    without DP, and ``data_parallel_master_ip:dp_init_ports[1]`` for single-node DP, as in vLLM.
+    """
+
+    world_addr: str
+    world_port: int | None
+    dp_master_ip: str
+    dp_init_ports: tuple[int, ...] | None
+    dp_rpc_port: int
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = self._asdict()
+        out["dp_init_ports"] = list(self.dp_init_ports) if self.dp_init_ports is not None else None
+        return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What every process of a deployment does. Build it with ``make_plan`` (or ``pconf.plan_files``)."""
+
+    resolved: ResolvedConfig
+    graph_hash: str
+    world_size: int
+    nnodes: int
+    per_node: int
+    dp: int
+    pp: int
+    pcp: int
+    tp: int
+    dcp: int
+    has_ep: bool
+    ports: Ports
+    _rows: list[RankInfo] = field(default_factory=list, repr=False, compare=False)
+
+    # -- ranks ----------------------------------------------------------------------------------------------
+
+    def rank(self, r: int) -> RankInfo:
+        """The row of global rank ``r`` (computed directly, without the other rows)."""
+        if not 0 <= r < self.world_size:
+            raise IndexError(f"rank {r} is outside 0..{self.world_size - 1}")
+        tp, rest = r % self.tp, r // self.tp
+        pcp, rest = rest % self.pcp, rest // self.pcp
+        pp, dp = rest % self.pp, rest // self.pp
+        node, local = self._place(r, dp)
+        ep = (dp * self.pcp + pcp) * self.tp + tp if self.has_ep else None
+        return RankInfo(r, node, local, dp, pp, pcp, tp, tp % self.dcp, ep)
+
+    @property
+    def ranks(self) -> list[RankInfo]:
+        """Every row, built once on first use."""
+        if not self._rows:
+            self._rows.extend(map(self.rank, range(self.world_size)))
+        return self._rows
+
+    def node_ranks(self, node: int) -> list[int]:
+        """The global ranks that run on ``node``, in local-rank order."""
+        if not 0 <= node < self.nnodes:
+            raise IndexError(f"node {node} is outside 0..{self.nnodes - 1}")
+        found = [r for r in self._node_candidates(node) if self._place(r, self._dp_of(r))[0] == node]
+        return sorted(found, key=lambda r: self._place(r, self._dp_of(r))[1])
+
+    def _node_candidates(self, node: int) -> Iterator[int]:
+        if self._simple_nodes():
+            return iter(range(node * self.per_node, (node + 1) * self.per_node))
+        return iter(range(self.world_size))
+
+    def _simple_nodes(self) -> bool:
+        p = self.resolved.parallel
+        return self.nnodes == 1 or p.distributed_executor_backend == "external_launcher" or (
+            self.resolved.derived.nnodes_within_dp == 1 and p.data_parallel_size_local * self.nnodes == self.dp)
+
+    def _dp_of(self, r: int) -> int:
+        return r // (self.pp * self.pcp * self.tp)
+
+    def _place(self, r: int, dp: int) -> tuple[int, int]:
+        """(node, local rank) of global rank ``r`` with DP rank ``dp``.
+
+        external_launcher: torchrun's blocks of N / nnodes. Otherwise vLLM's placement: DP ranks fill node
+        groups of ``data_parallel_size_local``, and a replica spans ``nnodes_within_dp`` nodes of
+        ``local_world_size`` workers each.
+        """
+        if self.nnodes == 1:
+            return 0, r
+        p, d = self.resolved.parallel, self.resolved.derived
+        if p.distributed_executor_backend == "external_launcher":
+            return r // self.per_node, r % self.per_node
+        within = d.nnodes_within_dp or 1
+        lws = d.local_world_size or 1
+        dp_local = p.data_parallel_size_local or 1
+        replica_rank = r - dp * (self.pp * self.pcp * self.tp)
+        node = (dp // dp_local) * within + replica_rank // lws
+        return node, (dp % dp_local) * lws + replica_rank % lws
+
+    # -- groups ---------------------------------------------------------------------------------------------
+
+    def groups(self, kind: str) -> list[list[int]]:
+        """Every group of a kind (``tp``, ``pp``, ``dp``, ``ep``, ``dcp``, ``pcp``, ``world``) in vLLM's order."""
+        n, dp, pp, pcp, tp = self.world_size, self.dp, self.pp, self.pcp, self.tp
+        if kind == "world":
+            return [list(range(n))]
+        if kind == "tp":
+            return [list(range(s, s + tp)) for s in range(0, n, tp)]
+        if kind == "dcp":
+            return [list(range(s, s + self.dcp)) for s in range(0, n, self.dcp)]
+        if kind == "pcp":  # (DP, PP, TP, PCP): stride TP
+            return [list(range(b + t, b + t + pcp * tp, tp)) for b in range(0, n, pcp * tp) for t in range(tp)]
+        if kind == "pp":  # (DP, TP, PCP, PP): stride PCP×TP
+            block, stride = pp * pcp * tp, pcp * tp
+            return [list(range(b + t + c * tp, b + t + c * tp + block, stride))
+                    for b in range(0, n, block) for t in range(tp) for c in range(pcp)]
+        if kind == "dp":  # (TP, PP, PCP, DP): stride PP×PCP×TP
+            stride = pp * pcp * tp
+            return [list(range(t + q * pcp * tp + c * tp, n, stride))
+                    for t in range(tp) for q in range(pp) for c in range(pcp)]
+        if kind == "ep":  # (PP, DP, PCP, TP): per pp, the pcp×tp runs of every dp
+            if not self.has_ep:
+                return []
+            run, stride = pcp * tp, pp * pcp * tp
+            return [[m for d in range(dp) for m in range(d * stride + q * run, d * stride + q * run + run)]
+                    for q in range(pp)]
+        raise KeyError(f"unknown group kind {kind!r}; one of {', '.join((*GROUP_KINDS, 'world'))}")
+
+    def group_of(self, kind: str, r: int) -> list[int]:
+        """The members of rank ``r``'s group of ``kind``, computed without building the other groups."""
+        info = self.rank(r)
+        n, pp, pcp, tp = self.world_size, self.pp, self.pcp, self.tp
+        if kind == "world":
+            return list(range(n))
+        if kind == "tp":
+            return list(range(r - info.tp, r - info.tp + tp))
+        if kind == "dcp":
+            start = r - r % self.dcp
+            return list(range(start, start + self.dcp))
+        if kind == "pcp":
+            start = r - info.pcp * tp
+            return list(range(start, start + pcp * tp, tp))
+        if kind == "pp":
+            start = r - info.pp * pcp * tp
+            return list(range(start, start + pp * pcp * tp, pcp * tp))
+        if kind == "dp":
+            stride = pp * pcp * tp
+            return list(range(r % stride, n, stride))
+        if kind == "ep":
+            if not self.has_ep:
+                return []
+            run, stride = pcp * tp, pp * pcp * tp
+            first = info.pp * run
+            return [m for d in range(self.dp) for m in range(d * stride + first, d * stride + first + run)]
+        raise KeyError(f"unknown group kind {kind!r}")
+
+    def all_groups(self) -> dict[str, list[list[int]]]:
+        """Every kind's groups, in vLLM's creation order (TP, PP, DP, EP, DCP, PCP)."""
+        return {kind: self.groups(kind) for kind in GROUP_KINDS}
+
+    # -- per-rank environment -------------------------------------------------------------------------------
+
+    def env(self, r: int) -> dict[str, str]:
+        """The environment a launcher gives rank ``r``: torchrun's variables, vLLM's DP variables, the hash."""
+        info = self.rank(r)
+        p = self.resolved.parallel
+        dp_local = info.dp if self.nnodes == 1 else info.dp % max(p.data_parallel_size_local, 1)
+        ports = self.ports
+        env = {
+            "RANK": str(r),
+            "LOCAL_RANK": str(info.local_rank),
+            "WORLD_SIZE": str(self.world_size),
+            "LOCAL_WORLD_SIZE": str(self.per_node),
+            "NODE_RANK": str(info.node),
+            "MASTER_ADDR": ports.world_addr,
+            "MASTER_PORT": "" if ports.world_port is None else str(ports.world_port),
+            "VLLM_DP_RANK": str(info.dp),
+            "VLLM_DP_RANK_LOCAL": str(dp_local),
+            "VLLM_DP_SIZE": str(self.dp),
+            "VLLM_DP_MASTER_IP": ports.dp_master_ip,
+            "VLLM_DP_MASTER_PORT": str(p.data_parallel_master_port),
+            "PCONF_GRAPH_HASH": self.graph_hash,
+        }
+        if ports.world_port is None:
+            del env["MASTER_PORT"]
+        return env
+
+    def to_dict(self, node: int | None = None) -> dict[str, object]:
+        """The plan as plain data: ``{world_size, nnodes, ranks, groups, ports, graph_hash}`` (one node's ranks
+        only, when ``node`` is given; groups stay whole)."""
+        rows = self.ranks if node is None else [self.rank(r) for r in self.node_ranks(node)]
+        return {
+            "world_size": self.world_size,
+            "nnodes": self.nnodes,
+            "ranks_per_node": self.per_node,
+            "graph_hash": self.graph_hash,
+            "sizes": {"dp": self.dp, "pp": self.pp, "pcp": self.pcp, "tp": self.tp, "dcp": self.dcp},
+            "ports": self.ports.as_dict(),
+            "ranks": [row.as_dict() for row in rows],
+            "groups": self.all_groups(),
+        }
+
+
+def make_plan(resolved: ResolvedConfig, graph_hash: str, locate: Callable[[KeyPath], Location]) -> Plan:
+    """Build the plan of a resolved configuration; RuleError for layouts and ports that cannot work.
+
+    ``locate`` maps a key path to the Location that set it (``Compiled.rule_location``), for the errors.
+    """
+    p, d = resolved.parallel, resolved.derived
+    external = p.distributed_executor_backend == "external_launcher"
+    n = resolved.world_size if external else d.world_size_across_dp
+    dp = p.data_parallel_size
+    issues: list[tuple[KeyPath, str, str, str, object]] = []
+    per_node = n // p.nnodes if n % p.nnodes == 0 else 0
+    if not per_node:
+        issues.append((("parallel", "nnodes"), "plan.nodes", f"{n} processes do not divide evenly into {p.nnodes} "
+                       "nodes", "use an nnodes that divides the number of processes", p.nnodes))
+    elif p.nnodes > 1 and not external:
+        dp_local = p.data_parallel_size_local
+        within = d.nnodes_within_dp or 0
+        if dp_local < 1 or dp % dp_local or within < 1 or (dp // dp_local) * within != p.nnodes \
+                or resolved.world_size % within:
+            issues.append((("parallel", "data_parallel_size_local"), "plan.nodes",
+                           f"{dp} DP ranks of {resolved.world_size} workers, {dp_local} per node, do not fill "
+                           f"{p.nnodes} nodes evenly", "set data_parallel_size_local to the DP ranks each node "
+                           "runs (data_parallel_size / nnodes when each replica fits on a node)", dp_local))
+    cluster = resolved.document.cluster
+    if per_node and per_node > cluster.devices_per_node:
+        issues.append((("cluster", "devices_per_node"), "plan.devices", f"each node runs {per_node} ranks but has "
+                       f"{cluster.devices_per_node} devices", "raise nnodes or lower the parallel sizes",
+                       cluster.devices_per_node))
+    ports = _ports(resolved, issues)
+    if issues:
+        raise RuleError([Issue(path, locate(path), rule, message, hint, got)
+                         for path, rule, message, hint, got in issues])
+    return Plan(
+        resolved=resolved, graph_hash=graph_hash, world_size=n, nnodes=p.nnodes, per_node=per_node, dp=dp,
+        pp=p.pipeline_parallel_size, pcp=p.prefill_context_parallel_size, tp=p.tensor_parallel_size,
+        dcp=p.decode_context_parallel_size, has_ep=p.is_moe_model is not False, ports=ports,
+    )
+
+
+def _ports(resolved: ResolvedConfig, issues: list[tuple[KeyPath, str, str, str, object]]) -> Ports:
+    """The ports of a run (see ``Ports``), checked to be in range and distinct."""
+    p, d = resolved.parallel, resolved.derived
+    dp_port = p.data_parallel_master_port
+    picked_at_runtime = d.dp_master_port_picked_at_runtime or dp_port == 0
+    dp_init = None if picked_at_runtime else (dp_port, dp_port + 1)
+    multi_dp = p.data_parallel_size > 1
+    if p.nnodes == 1 and multi_dp:
+        world_addr, world_port = p.data_parallel_master_ip, dp_init[1] if dp_init else None
+    else:
+        world_addr, world_port = p.master_addr, p.master_port
+    used: dict[int, KeyPath] = {}
+
+    def use(port: int | None, key: KeyPath) -> None:
+        if port is None:
+            return
+        if not 1 <= port <= MAX_PORT:
+            issues.append((key, "plan.port_range", f"port {port} is outside 1..{MAX_PORT}",
+                           "choose a port below 65535 (the DP ports take the next one too)", port))
+        elif port in used:
+            issues.append((key, "plan.port_collision", f"port {port} is also used by {'.'.join(map(str, used[port]))}",
+                           "give every port of the run its own number", port))
+        else:
+            used[port] = key
+
+    use(world_port, ("parallel", "master_port") if world_port == p.master_port and not (p.nnodes == 1 and multi_dp)
+        else ("parallel", "data_parallel_master_port"))
+    if multi_dp:
+        if dp_init:
+            use(dp_init[0], ("parallel", "data_parallel_master_port"))
+        use(p.data_parallel_rpc_port, ("parallel", "data_parallel_rpc_port"))
+    return Ports(world_addr, world_port, p.data_parallel_master_ip, dp_init, p.data_parallel_rpc_port)
