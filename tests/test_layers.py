@@ -31,9 +31,10 @@ ALLOWED: dict[str, set[str]] = {
     "hashing": {"resolve", "schema", "errors"},
     "plan": {"resolve", "errors", "keypath"},
     "serve_args": {"plan", "schema"},
-    "cli": {"compile", "emit", "errors", "hashing", "plan", "serve_args"},
+    "cli": {"compile", "emit", "errors", "hashing", "plan", "serve_args", "runtime"},
     "__init__": {"compile", "errors", "schema", "resolve", "hashing", "plan"},
     "__main__": {"cli"},
+    "runtime": {"runtime", "plan", "hashing", "resolve", "errors", "keypath", "schema", "compile", "emit"},
 }
 
 #: third-party library -> the only pconf modules that may import it.
