@@ -20,8 +20,9 @@ demand, so one rank's slice of a large plan costs O(1) plus its groups' sizes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from typing import NamedTuple
 
 from pconf.errors import Issue, Location, RuleError
@@ -150,30 +151,37 @@ class Plan:
     # -- groups ---------------------------------------------------------------------------------------------
 
     def groups(self, kind: str) -> list[list[int]]:
-        """Every group of a kind (``tp``, ``pp``, ``dp``, ``ep``, ``dcp``, ``pcp``, ``world``) in vLLM's order."""
+        """Every group of a kind (``tp``, ``pp``, ``dp``, ``ep``, ``dcp``, ``pcp``, ``world``) in vLLM's order.
+
+        Each kind is one flatten order of the rank array (see the module docstring) cut into runs; the order
+        is chained from ``range`` objects and cut with ``zip``, so the work per rank happens in C.
+        """
         n, dp, pp, pcp, tp = self.world_size, self.dp, self.pp, self.pcp, self.tp
         if kind == "world":
             return [list(range(n))]
-        if kind == "tp":
-            return [list(range(s, s + tp)) for s in range(0, n, tp)]
-        if kind == "dcp":
-            return [list(range(s, s + self.dcp)) for s in range(0, n, self.dcp)]
-        if kind == "pcp":  # (DP, PP, TP, PCP): stride TP
-            return [list(range(b + t, b + t + pcp * tp, tp)) for b in range(0, n, pcp * tp) for t in range(tp)]
-        if kind == "pp":  # (DP, TP, PCP, PP): stride PCP×TP
-            block, stride = pp * pcp * tp, pcp * tp
-            return [list(range(b + t + c * tp, b + t + c * tp + block, stride))
-                    for b in range(0, n, block) for t in range(tp) for c in range(pcp)]
-        if kind == "dp":  # (TP, PP, PCP, DP): stride PP×PCP×TP
+        if kind in ("tp", "dcp"):
+            return _runs(range(n), tp if kind == "tp" else self.dcp)
+        if kind == "pcp":  # (DP, PP, TP, PCP): for each (dp, pp, tp), stride TP
+            if pcp == 1:  # the swap moves nothing: plain order
+                return _runs(range(n), 1)
+            starts = [b + t for b in range(0, n, pcp * tp) for t in range(tp)]
+            return _runs(_chain_ranges(starts, pcp * tp, tp), pcp)
+        if kind == "pp":  # (DP, TP, PCP, PP): for each (dp, tp, pcp), stride PCP×TP
+            if pp == 1 and pcp == 1:  # the swap moves nothing: plain order
+                return _runs(range(n), 1)
+            block = pp * pcp * tp
+            starts = [b + t + c * tp for b in range(0, n, block) for t in range(tp) for c in range(pcp)]
+            return _runs(_chain_ranges(starts, block, pcp * tp), pp)
+        if kind == "dp":  # (TP, PP, PCP, DP): for each (tp, pp, pcp), stride PP×PCP×TP
             stride = pp * pcp * tp
-            return [list(range(t + q * pcp * tp + c * tp, n, stride))
-                    for t in range(tp) for q in range(pp) for c in range(pcp)]
-        if kind == "ep":  # (PP, DP, PCP, TP): per pp, the pcp×tp runs of every dp
+            starts = [t + q * pcp * tp + c * tp for t in range(tp) for q in range(pp) for c in range(pcp)]
+            return _runs(_chain_ranges(starts, n, stride, absolute=True), dp)
+        if kind == "ep":  # (PP, DP, PCP, TP): for each pp, the PCP×TP run of every dp
             if not self.has_ep:
                 return []
             run, stride = pcp * tp, pp * pcp * tp
-            return [[m for d in range(dp) for m in range(d * stride + q * run, d * stride + q * run + run)]
-                    for q in range(pp)]
+            starts = [d * stride + q * run for q in range(pp) for d in range(dp)]
+            return _runs(_chain_ranges(starts, run, 1), dp * run)
         raise KeyError(f"unknown group kind {kind!r}; one of {', '.join((*GROUP_KINDS, 'world'))}")
 
     def group_of(self, kind: str, r: int) -> list[int]:
@@ -249,6 +257,20 @@ class Plan:
             "ranks": [row.as_dict() for row in rows],
             "groups": self.all_groups(),
         }
+
+
+def _chain_ranges(starts: list[int], length: int, step: int, absolute: bool = False) -> Iterator[int]:
+    """The members ``range(s, s + length, step)`` for each start in turn (``range(s, length, step)`` when
+    ``absolute``), chained."""
+    stops = [length] * len(starts) if absolute else [s + length for s in starts]
+    return chain.from_iterable(map(range, starts, stops, repeat(step)))
+
+
+def _runs(order: Iterable[int], size: int) -> list[list[int]]:
+    """Cut a flatten order into consecutive runs of ``size``."""
+    if size == 1:
+        return [[r] for r in order]
+    return list(map(list, zip(*[iter(order)] * size, strict=False)))
 
 
 def make_plan(resolved: ResolvedConfig, graph_hash: str, locate: Callable[[KeyPath], Location]) -> Plan:
