@@ -27,7 +27,13 @@ EXIT_CHANGED = 1  # a check's negative answer: `hash --check` found changes, `di
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    after: list[str] = []
+    if "--" in argv:  # `pconf launch FILE -- CMD ARGS`: everything after `--` is the command, options included
+        cut = argv.index("--")
+        argv, after = argv[:cut], argv[cut + 1 :]
     args = parser.parse_args(argv)
+    args.command_argv = after
     handler: Callable[[argparse.Namespace], int] = args.handler
     from pconf.errors import ConfigError
 
@@ -82,6 +88,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
     p.set_defaults(handler=_plan)
 
+    p = sub.add_parser("launch", help="start this node's ranks: rendezvous, hash check, every group, checks",
+                       epilog="pconf launch FILE... [options] -- CMD ARGS: run CMD in each rank with the rank's "
+                       "environment instead of pconf's group check")
+    inputs(p)
+    p.add_argument("--node-rank", type=int, default=None, metavar="K",
+                   help="which node this is (default: parallel.node_rank of the files)")
+    p.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="ranks to start here; must match the plan's ranks per node (a check, not an override)")
+    p.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="give up after S seconds (default: distributed_timeout_seconds, else 300)")
+    p.add_argument("--quiet", action="store_true", help="print only failures")
+    p.set_defaults(handler=_launch)
+
+    p = sub.add_parser("doctor", help="run the config's groups on this host, sized to fit, and give a verdict")
+    inputs(p)
+    p.add_argument("--timeout", type=float, default=120.0, metavar="S", help="give up after S seconds")
+    p.add_argument("--quiet", action="store_true", help="print only the verdict and failures")
+    p.set_defaults(handler=_doctor)
+
     p = sub.add_parser("hash", help="print the graph hash; write or check a CI lock")
     inputs(p)
     p.add_argument("--json", action="store_true", help="the hash and every factor with its value and digest")
@@ -103,6 +128,17 @@ def _parser() -> argparse.ArgumentParser:
     inputs(p, files=False)
     p.add_argument("--json", action="store_true", help="print the explanation as JSON")
     p.set_defaults(handler=_explain)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of cluster files (for editors and CI)")
+    p.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
+    p.set_defaults(handler=_schema)
+
+    p = sub.add_parser("docs", help="write the field reference (docs/reference.md) from the field metadata")
+    p.add_argument("-o", "--output", metavar="PATH", default="docs/reference.md",
+                   help="the reference file (default: docs/reference.md)")
+    p.add_argument("--check", action="store_true",
+                   help="do not write: exit 0 if the file is current, else 1 saying it is out of date")
+    p.set_defaults(handler=_docs)
     return parser
 
 
@@ -225,8 +261,31 @@ def plan_table_rank(plan: Any, rank: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _usage(message: str) -> int:
-    print(f"pconf plan: {message}", file=sys.stderr)
+def _launch(args: argparse.Namespace) -> int:
+    command = list(args.command_argv)
+    compiled = _compile_args(args.files, args)
+    plan = compiled.plan()
+    node = args.node_rank if args.node_rank is not None else compiled.resolved.parallel.node_rank
+    if not 0 <= node < plan.nnodes:
+        return _usage(f"--node-rank {node} is outside 0..{plan.nnodes - 1}", "launch")
+    if args.nproc is not None and args.nproc != len(plan.node_ranks(node)):
+        return _usage(f"--nproc {args.nproc}, but the plan runs {len(plan.node_ranks(node))} ranks on node {node} "
+                      "(change the parallel sizes or nnodes in the file)", "launch")
+    timeout = args.timeout or float(compiled.resolved.parallel.distributed_timeout_seconds or 300)
+    from pconf.runtime.launch import LaunchOptions, launch
+
+    return launch(plan, LaunchOptions(files=args.files, overrides=args.overrides, node=node, timeout=timeout,
+                                      quiet=args.quiet, command=command))
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from pconf.runtime.doctor import doctor
+
+    return doctor(args.files, args.overrides, args.timeout, args.quiet)
+
+
+def _usage(message: str, command: str = "plan") -> int:
+    print(f"pconf {command}: {message}", file=sys.stderr)
     return EXIT_CONFIG
 
 
@@ -330,3 +389,35 @@ def _print_issues(issues: Sequence[Issue]) -> None:
     errors = sum(1 for i in issues if i.severity == "error")
     if errors:
         print(f"pconf: {errors} error{'s' if errors != 1 else ''}", file=sys.stderr)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from pconf.introspect import schema_text
+
+    text = schema_text()
+    if args.output:
+        _write(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from pconf.introspect import reference_markdown
+
+    text = reference_markdown()
+    if not args.check:
+        _write(args.output, text)
+        print(f"{args.output}: written")
+        return EXIT_OK
+    try:
+        with open(args.output, encoding="utf-8") as f:
+            current = f.read() == text
+    except OSError as exc:
+        print(f"pconf docs: cannot read {args.output}: {exc.strerror}; run `pconf docs` to write it", file=sys.stderr)
+        return EXIT_CHANGED
+    if not current:
+        print(f"pconf docs: {args.output} is out of date; run `pconf docs` to regenerate it", file=sys.stderr)
+        return EXIT_CHANGED
+    print(f"{args.output}: up to date")
+    return EXIT_OK

@@ -1,0 +1,139 @@
+"""Data-parallel helpers with vLLM's semantics (spec §12): ports, the stateless DP group, the DP syncs.
+
+- ``DPPorts.next()`` is ``get_next_dp_init_port``: pop the last port of a prepared pool, else hand out the DP
+  master port and count it up.
+- ``stateless_dp_group`` builds a gloo group of the DP ranks outside the default group (engine processes may
+  have no GPU). With a coordination store, DP rank 0 binds a free port and publishes it, so there is no
+  pick-then-bind race; without one, every DP rank walks the same port sequence. A port already in use
+  (EADDRINUSE), or, for the other ranks, a port whose holder is not our store, moves every rank on to the next
+  port; at most ``retries`` attempts.
+- ``sync_dp_state`` (one SUM all-reduce of [has_unfinished, pending_pause]), ``has_unfinished_dp`` (MAX),
+  ``sync_kv_cache_memory_size`` (MIN, -1 meaning no limit) are vLLM's, on any group.
+"""
+
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+from torch._C._distributed_c10d import PrefixStore, ProcessGroup, Store, TCPStore
+from torch.distributed.distributed_c10d import ProcessGroupGloo
+
+from pconf.plan import Plan
+
+MAX_RETRIES = 5
+INT64_MAX = torch.iinfo(torch.int64).max
+DP_PORT_KEY = "pconf/dp_master_port/{attempt}"
+
+
+class DPPorts:
+    """``get_next_dp_init_port``: the last port of ``pool`` while there is one, else ``port``, ``port + 1``, …"""
+
+    def __init__(self, port: int, pool: list[int] | None = None) -> None:
+        self.port = port
+        self.pool = list(pool or [])
+
+    @classmethod
+    def of(cls, plan: Plan) -> DPPorts:
+        return cls(plan.resolved.parallel.data_parallel_master_port)
+
+    def next(self) -> int:
+        if self.pool:
+            return self.pool.pop()
+        port = self.port
+        self.port += 1
+        return port
+
+
+def gloo_group(store: Store, rank: int, size: int, timeout: timedelta) -> ProcessGroup:
+    """A gloo ProcessGroup over ``store`` that is not registered with torch's default group."""
+    group = ProcessGroup(store, rank, size)
+    backend = ProcessGroupGloo(store, rank, size, timeout=timeout)
+    group._set_default_backend(ProcessGroup.BackendType.GLOO)
+    backend._set_sequence_number_for_group()
+    group._register_backend(torch.device("cpu"), ProcessGroup.BackendType.GLOO, backend)
+    return group
+
+
+def stateless_dp_group(plan: Plan, dp_rank: int, *, ports: DPPorts | None = None, coord_store: Store | None = None,
+                       timeout: float | None = None, attempt_timeout: float = 5.0,
+                       retries: int = MAX_RETRIES) -> tuple[ProcessGroup, TCPStore]:
+    """The stateless gloo group of the DP ranks (this process is DP rank ``dp_rank``); see the module docstring.
+
+    Returns the group and its store (keep the store alive as long as the group).
+    """
+    p = plan.resolved.parallel
+    size, host = p.data_parallel_size, p.data_parallel_master_ip
+    seconds = timeout if timeout is not None else float(p.cpu_distributed_timeout_seconds or 1800)
+    ports = ports or DPPorts.of(plan)
+    last: Exception | None = None
+    for attempt in range(retries):
+        try:
+            if coord_store is not None:
+                store, port = _coordinated_store(coord_store, host, dp_rank, size, attempt, seconds)
+            else:
+                port = ports.next()
+                store = _store_at(host, port, dp_rank, size, seconds if dp_rank == 0 else attempt_timeout)
+            store.set_timeout(timedelta(seconds=seconds))
+            prefixed = PrefixStore(f"tcp://{host}:{port}", store)
+            return gloo_group(prefixed, dp_rank, size, timedelta(seconds=seconds)), store
+        except dist.DistNetworkError as exc:
+            if not _retryable(exc, dp_rank):
+                raise
+            last = exc
+    assert last is not None  # the loop ran at least once and only continues after an exception
+    raise last
+
+
+def _store_at(host: str, port: int, dp_rank: int, size: int, seconds: float) -> TCPStore:
+    return TCPStore(host, port, size, dp_rank == 0, timedelta(seconds=seconds), wait_for_workers=False)
+
+
+def _coordinated_store(coord: Store, host: str, dp_rank: int, size: int, attempt: int,
+                       seconds: float) -> tuple[TCPStore, int]:
+    """DP rank 0 binds a free port itself and publishes it; the others read it from the coordination store."""
+    key = DP_PORT_KEY.format(attempt=attempt)
+    if dp_rank == 0:
+        listener = socket.create_server((host, 0))
+        port = listener.getsockname()[1]
+        fd = listener.detach()
+        store = TCPStore(host, port, size, True, timedelta(seconds=seconds), wait_for_workers=False,
+                         master_listen_fd=fd)
+        coord.set(key, str(port))
+        return store, port
+    port = int(coord.get(key))  # blocks until DP rank 0 has published it (the coordination store's timeout)
+    return _store_at(host, port, dp_rank, size, seconds), port
+
+
+def _retryable(exc: Exception, dp_rank: int) -> bool:
+    """EADDRINUSE for the rank that binds; for the others, failing to reach a store at that port."""
+    text = str(exc)
+    return "EADDRINUSE" in text or (dp_rank != 0 and ("timed out" in text.lower() or "Timeout" in text
+                                                        or "refused" in text.lower()))
+
+
+def sync_dp_state(group: ProcessGroup, has_unfinished: bool, pending_pause: bool) -> tuple[bool, bool]:
+    """(any rank has work or only some ranks want to pause, every rank wants to pause): one SUM all-reduce."""
+    tensor = torch.tensor([int(has_unfinished), int(pending_pause)], dtype=torch.int32, device="cpu")
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM, group=group)
+    size = group.size()
+    unfinished, pauses = int(tensor[0].item()), int(tensor[1].item())
+    return unfinished > 0 or pauses % size != 0, pauses == size
+
+
+def has_unfinished_dp(group: ProcessGroup, has_unfinished: bool) -> bool:
+    """Logical OR of ``has_unfinished`` across the group (MAX all-reduce)."""
+    tensor = torch.tensor([int(has_unfinished)], dtype=torch.int32, device="cpu")
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX, group=group)
+    return bool(tensor.item())
+
+
+def sync_kv_cache_memory_size(group: ProcessGroup, kv_cache_memory: int) -> int:
+    """The smallest KV-cache size across the group; -1 means no limit (int64 max when nobody has one, as in
+    vLLM)."""
+    value = INT64_MAX if kv_cache_memory == -1 else kv_cache_memory
+    tensor = torch.tensor([value], dtype=torch.int64, device="cpu")
+    dist.all_reduce(tensor, op=dist.ReduceOp.MIN, group=group)
+    return int(tensor.item())

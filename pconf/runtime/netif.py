@@ -1,0 +1,41 @@
+"""Which local network interface reaches an address (for GLOO_SOCKET_IFNAME in multi-node runs). Linux only."""
+
+from __future__ import annotations
+
+import fcntl
+import socket
+import struct
+
+_SIOCGIFADDR = 0x8915
+
+
+def local_address_towards(addr: str, port: int = 9) -> str | None:
+    """The local IPv4 address the kernel would use to reach ``addr`` (no packet is sent)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((addr, port))
+            local: str = probe.getsockname()[0]
+            return local
+    except OSError:
+        return None
+
+
+def interface_address(name: str) -> str | None:
+    """The IPv4 address of interface ``name``, or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            packed = fcntl.ioctl(sock.fileno(), _SIOCGIFADDR, struct.pack("256s", name.encode()[:15]))
+        except OSError:
+            return None
+    return socket.inet_ntoa(packed[20:24])
+
+
+def interface_towards(addr: str) -> str | None:
+    """The name of the interface that carries traffic to ``addr``, or None when it cannot be told."""
+    local = local_address_towards(addr)
+    if local is None:
+        return None
+    for _, name in socket.if_nameindex():
+        if interface_address(name) == local:
+            return name
+    return None

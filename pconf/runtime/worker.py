@@ -1,0 +1,99 @@
+"""The rank program ``pconf launch`` runs: form every group, check it, exercise the DP helpers, report.
+
+    python -m pconf.runtime.worker FILE... [--set KEY=VALUE]... [--timeout S]
+
+The rank comes from ``RANK`` (set by the launcher from the plan). Each rank compiles the files itself, so the
+hash check compares what every process really compiled. Exit codes: 0 every check passed; 2 config error;
+3 graph hash mismatch; 4 rendezvous timeout; 5 a group or DP check failed; 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pconf.plan import Plan
+    from pconf.runtime.groups import Groups
+
+EXIT_CONFIG, EXIT_MISMATCH, EXIT_TIMEOUT, EXIT_CHECK = 2, 3, 4, 5
+REPORT_KEY = "pconf/report/{rank}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pconf.runtime.worker")
+    parser.add_argument("files", nargs="+")
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
+    parser.add_argument("--timeout", type=float, default=None)
+    args = parser.parse_args(argv)
+
+    from pconf.compile import compile_files
+    from pconf.errors import ConfigError
+    from pconf.runtime.groups import GroupCheckFailed, init, shutdown
+    from pconf.runtime.store import RendezvousTimeout
+    from pconf.runtime.verify import GraphMismatch
+
+    rank = int(os.environ["RANK"])
+    try:
+        plan = compile_files(args.files, overrides=args.overrides).plan()
+        start = time.perf_counter()
+        groups = init(plan, rank, timeout=args.timeout)
+        groups.timings["init"] = time.perf_counter() - start
+        check_dp_helpers(plan, groups)
+        groups.store.set(REPORT_KEY.format(rank=rank), json.dumps(groups.timings))
+        shutdown(groups)
+    except ConfigError as exc:
+        return _fail(rank, f"config error:\n{exc}", EXIT_CONFIG)
+    except GraphMismatch as exc:
+        return _fail(rank, str(exc), EXIT_MISMATCH)
+    except RendezvousTimeout as exc:
+        return _fail(rank, str(exc), EXIT_TIMEOUT)
+    except (GroupCheckFailed, DPCheckFailed) as exc:
+        return _fail(rank, str(exc), EXIT_CHECK)
+    return 0
+
+
+class DPCheckFailed(RuntimeError):
+    """A DP helper gave a result other than its truth table says."""
+
+
+def check_dp_helpers(plan: Plan, groups: Groups) -> None:
+    """Run sync_dp_state / has_unfinished_dp / sync_kv_cache_memory_size on the rank's DP group with inputs
+    that depend on the DP rank, and compare with the truth table computed from the plan."""
+    from pconf.runtime.dp import INT64_MAX, has_unfinished_dp, sync_dp_state, sync_kv_cache_memory_size
+
+    group = groups.dp
+    if group is None:
+        return
+    start = time.perf_counter()
+    members = [plan.rank(m).dp for m in groups.members["dp"]]
+    me, n = plan.rank(groups.rank).dp, len(members)
+    # Per case, the DP ranks that have unfinished work and the DP ranks that want to pause.
+    cases: list[tuple[set[int], set[int]]] = [({0}, set(members)), (set(), {0}), (set(), set())]
+    for unfinished, pause in cases:
+        got = sync_dp_state(group, me in unfinished, me in pause)
+        pauses = sum(d in pause for d in members)
+        want = (any(d in unfinished for d in members) or pauses % n != 0, pauses == n)
+        if got != want:
+            raise DPCheckFailed(f"sync_dp_state on rank {groups.rank} gave {got}, expected {want}")
+    if has_unfinished_dp(group, me == n - 1) is not True:
+        raise DPCheckFailed(f"has_unfinished_dp on rank {groups.rank} missed the last DP rank's work")
+    kv = -1 if me == 0 else 1000 + me
+    want_kv = min([INT64_MAX if d == 0 else 1000 + d for d in members])
+    if (got_kv := sync_kv_cache_memory_size(group, kv)) != want_kv:
+        raise DPCheckFailed(f"sync_kv_cache_memory_size on rank {groups.rank} gave {got_kv}, expected {want_kv}")
+    groups.timings["check:dp-helpers"] = time.perf_counter() - start
+
+
+def _fail(rank: int, message: str, code: int) -> int:
+    print(f"pconf rank {rank}: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
