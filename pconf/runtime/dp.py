@@ -3,17 +3,17 @@
 - ``DPPorts.next()`` is ``get_next_dp_init_port``: pop the last port of a prepared pool, else hand out the DP
   master port and count it up.
 - ``stateless_dp_group`` builds a gloo group of the DP ranks outside the default group (engine processes may
-  have no GPU). With a coordination store, DP rank 0 binds a free port and publishes it, so there is no
-  pick-then-bind race; without one, every DP rank walks the same port sequence. A port already in use
-  (EADDRINUSE), or, for the other ranks, a port whose holder is not our store, moves every rank on to the next
-  port; at most ``retries`` attempts.
+  have no GPU). DP rank 0 binds the next port of the sequence and, on EADDRINUSE, the one after (at most
+  ``retries`` attempts). With a coordination store it publishes the port it bound and the other ranks read it,
+  so they follow it past taken ports; without one every rank walks the same sequence, and a port that another
+  program holds leaves the other ranks waiting on it until the timeout, as in vLLM. ``pconf launch``
+  coordinates through its rendezvous store.
 - ``sync_dp_state`` (one SUM all-reduce of [has_unfinished, pending_pause]), ``has_unfinished_dp`` (MAX),
   ``sync_kv_cache_memory_size`` (MIN, -1 meaning no limit) are vLLM's, on any group.
 """
 
 from __future__ import annotations
 
-import socket
 from datetime import timedelta
 
 import torch
@@ -25,7 +25,7 @@ from pconf.plan import Plan
 
 MAX_RETRIES = 5
 INT64_MAX = torch.iinfo(torch.int64).max
-DP_PORT_KEY = "pconf/dp_master_port/{attempt}"
+DP_PORT_KEY = "pconf/dp_master_port/{name}"
 
 
 class DPPorts:
@@ -58,60 +58,35 @@ def gloo_group(store: Store, rank: int, size: int, timeout: timedelta) -> Proces
 
 
 def stateless_dp_group(plan: Plan, dp_rank: int, *, ports: DPPorts | None = None, coord_store: Store | None = None,
-                       timeout: float | None = None, attempt_timeout: float = 5.0,
+                       name: str = "dp", timeout: float | None = None,
                        retries: int = MAX_RETRIES) -> tuple[ProcessGroup, TCPStore]:
     """The stateless gloo group of the DP ranks (this process is DP rank ``dp_rank``); see the module docstring.
 
-    Returns the group and its store (keep the store alive as long as the group).
+    Returns the group and its store (keep the store alive as long as the group). ``name`` keys the port
+    published on the coordination store, so one store can coordinate several groups.
     """
     p = plan.resolved.parallel
     size, host = p.data_parallel_size, p.data_parallel_master_ip
     seconds = timeout if timeout is not None else float(p.cpu_distributed_timeout_seconds or 1800)
     ports = ports or DPPorts.of(plan)
+    key = DP_PORT_KEY.format(name=name)
     last: Exception | None = None
-    for attempt in range(retries):
+    for _ in range(retries):
+        # Following DP rank 0 through the coordination store (get() waits for it), or walking the sequence.
+        port = int(coord_store.get(key)) if coord_store is not None and dp_rank != 0 else ports.next()
         try:
-            if coord_store is not None:
-                store, port = _coordinated_store(coord_store, host, dp_rank, size, attempt, seconds)
-            else:
-                port = ports.next()
-                store = _store_at(host, port, dp_rank, size, seconds if dp_rank == 0 else attempt_timeout)
-            store.set_timeout(timedelta(seconds=seconds))
-            prefixed = PrefixStore(f"tcp://{host}:{port}", store)
-            return gloo_group(prefixed, dp_rank, size, timedelta(seconds=seconds)), store
-        except dist.DistNetworkError as exc:
-            if not _retryable(exc, dp_rank):
+            store = TCPStore(host, port, size, dp_rank == 0, timedelta(seconds=seconds), wait_for_workers=False)
+        except dist.DistError as exc:
+            if "EADDRINUSE" not in str(exc) or dp_rank != 0:
                 raise
-            last = exc
-    assert last is not None  # the loop ran at least once and only continues after an exception
+            last = exc  # the port is taken: move on to the next one (every rank walks the same sequence)
+            continue
+        if coord_store is not None and dp_rank == 0:
+            coord_store.set(key, str(port))
+        prefixed = PrefixStore(f"tcp://{host}:{port}", store)
+        return gloo_group(prefixed, dp_rank, size, timedelta(seconds=seconds)), store
+    assert last is not None  # the loop only repeats after an EADDRINUSE
     raise last
-
-
-def _store_at(host: str, port: int, dp_rank: int, size: int, seconds: float) -> TCPStore:
-    return TCPStore(host, port, size, dp_rank == 0, timedelta(seconds=seconds), wait_for_workers=False)
-
-
-def _coordinated_store(coord: Store, host: str, dp_rank: int, size: int, attempt: int,
-                       seconds: float) -> tuple[TCPStore, int]:
-    """DP rank 0 binds a free port itself and publishes it; the others read it from the coordination store."""
-    key = DP_PORT_KEY.format(attempt=attempt)
-    if dp_rank == 0:
-        listener = socket.create_server((host, 0))
-        port = listener.getsockname()[1]
-        fd = listener.detach()
-        store = TCPStore(host, port, size, True, timedelta(seconds=seconds), wait_for_workers=False,
-                         master_listen_fd=fd)
-        coord.set(key, str(port))
-        return store, port
-    port = int(coord.get(key))  # blocks until DP rank 0 has published it (the coordination store's timeout)
-    return _store_at(host, port, dp_rank, size, seconds), port
-
-
-def _retryable(exc: Exception, dp_rank: int) -> bool:
-    """EADDRINUSE for the rank that binds; for the others, failing to reach a store at that port."""
-    text = str(exc)
-    return "EADDRINUSE" in text or (dp_rank != 0 and ("timed out" in text.lower() or "Timeout" in text
-                                                        or "refused" in text.lower()))
 
 
 def sync_dp_state(group: ProcessGroup, has_unfinished: bool, pending_pause: bool) -> tuple[bool, bool]:

@@ -18,10 +18,11 @@ import torch.distributed as dist
 from torch._C._distributed_c10d import PrefixStore, ProcessGroup, Store
 
 from pconf.plan import GROUP_KINDS, Plan
-from pconf.runtime.store import connect_store
+from pconf.runtime.store import connect_store, hosts_store
 from pconf.runtime.verify import publish_and_verify
 
 DEFAULT_INIT_TIMEOUT = 300.0
+DONE_KEY = "pconf/shut-down"
 
 
 class GroupCheckFailed(RuntimeError):
@@ -91,7 +92,7 @@ def init(plan: Plan, rank: int, *, timeout: float | None = None, check: bool = T
     timings: dict[str, float] = {}
     start = time.perf_counter()
     store = connect_store(plan, rank, wait)
-    publish_and_verify(store, plan, rank, time.monotonic() + wait)
+    publish_and_verify(store, plan, rank, time.monotonic() + wait, hosts_store=hosts_store(rank))
     timings["rendezvous"] = time.perf_counter() - start
 
     backend = choose_backend(plan)
@@ -147,11 +148,19 @@ def check_groups(groups: Groups) -> None:
         groups.timings[f"check:{kind}"] = time.perf_counter() - start
 
 
-def shutdown(groups: Groups | None = None) -> None:
-    """Destroy every group and the default group; the store closes when its last handle goes."""
+def shutdown(groups: Groups | None = None, timeout: float = 30.0) -> None:
+    """Destroy every group and the default group. The rank that hosts the store waits (up to ``timeout``) for
+    every rank to get here first, so it never takes the store away from a rank still using it."""
     if dist.is_initialized():
         dist.destroy_process_group()
-    if groups is not None:
-        groups.device.clear()
-        groups.cpu.clear()
-        groups.dp_sync = None
+    if groups is None:
+        return
+    groups.store.add(DONE_KEY, 1)
+    deadline = time.monotonic() + timeout
+    while hosts_store(groups.rank) and groups.store.add(DONE_KEY, 0) < groups.world_size:
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    groups.device.clear()
+    groups.cpu.clear()
+    groups.dp_sync = None

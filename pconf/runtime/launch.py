@@ -29,6 +29,7 @@ EXIT_TIMEOUT = 124
 GRACE_SECONDS = 5.0
 STATUS_EVERY = 2.0
 TAIL_LINES = 20
+LAUNCHERS_DONE_KEY = "pconf/launchers-done"
 
 
 @dataclass
@@ -87,13 +88,13 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
     last_status, last_count = 0.0, -1
     try:
         while True:
+            if stop:  # before looking for failures: the ranks die of the signal we forwarded
+                _stop(children)
+                print(f"pconf launch: stopped by signal {stop[0]}", file=out, flush=True)
+                return 128 + stop[0]
             failed = next((c for c in children if c.process.poll() not in (None, 0)), None)
             if failed is not None:
                 return _fail(failed, children, out)
-            if stop:
-                _stop(children)
-                say(f"stopped by signal {stop[0]}")
-                return 128 + stop[0]
             if all(c.process.poll() == 0 for c in children):
                 break
             now = time.monotonic()
@@ -120,6 +121,11 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
     say(f"all {len(ranks)} ranks of node {options.node} passed in {time.monotonic() - start:.1f} s")
     if not options.command:
         _report(store, ranks, REPORT_KEY, say)
+    # Node 0's launcher holds the store: it waits (bounded) until every node's launcher is done with it.
+    store.add(LAUNCHERS_DONE_KEY, 1)
+    until = time.monotonic() + GRACE_SECONDS * 6
+    while options.node == 0 and store.add(LAUNCHERS_DONE_KEY, 0) < plan.nnodes and time.monotonic() < until:
+        time.sleep(0.05)
     return 0
 
 
@@ -215,6 +221,8 @@ def _report(store: Any, ranks: list[int], key: str, say: Callable[[str], None]) 
     if "check:dp-helpers" in reports[0]:
         say(f"DP helpers (sync_dp_state, has_unfinished_dp, sync_kv_cache_memory_size) "
             f"{slowest('check:dp-helpers'):.2f} ms")
+    if any("check:stateless-dp" in report for report in reports):
+        say(f"stateless DP group (gloo, port via the rendezvous store) {slowest('check:stateless-dp'):.1f} ms")
 
 
 def _gloo_interface(plan: Plan, env: dict[str, str]) -> dict[str, str]:

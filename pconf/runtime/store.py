@@ -44,12 +44,14 @@ def host_store(plan: Plan, timeout: float) -> TCPStore:
     return TCPStore(addr, port, None, True, timedelta(seconds=timeout), wait_for_workers=False)
 
 
+def hosts_store(rank: int) -> bool:
+    """Whether this rank runs the store server (global rank 0, unless a launcher hosts it)."""
+    return rank == 0 and os.environ.get(HOSTED_ENV) != "1"
+
+
 def connect_store(plan: Plan, rank: int, timeout: float) -> TCPStore:
     """This rank's handle on the rendezvous store: the server itself for rank 0 unless a launcher hosts it."""
-    hosted = os.environ.get(HOSTED_ENV) == "1"
-    if rank == 0 and not hosted:
-        return host_store(plan, timeout)
-    return connect_store_client(plan, timeout)
+    return host_store(plan, timeout) if hosts_store(rank) else connect_store_client(plan, timeout)
 
 
 def wait_for_keys(store: Store, keys: dict[int, str], deadline: float, what: str) -> None:

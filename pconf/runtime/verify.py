@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from dataclasses import dataclass
 
 from torch._C._distributed_c10d import Store
 
 from pconf.hashing import graph_hash
 from pconf.plan import Plan
-from pconf.runtime.store import wait_for_keys
+from pconf.runtime.store import POLL_SECONDS, wait_for_keys
 
 JOIN_KEY = "pconf/join/{rank}"
+READ_KEY = "pconf/joined-and-read"
 
 
 class GraphMismatch(RuntimeError):
@@ -54,13 +56,21 @@ def join_keys(world_size: int) -> dict[int, str]:
     return {r: JOIN_KEY.format(rank=r) for r in range(world_size)}
 
 
-def publish_and_verify(store: Store, plan: Plan, rank: int, deadline: float) -> list[JoinRecord]:
-    """Publish this rank's record, wait for every rank's, and raise GraphMismatch if any hash differs."""
+def publish_and_verify(store: Store, plan: Plan, rank: int, deadline: float,
+                       hosts_store: bool = False) -> list[JoinRecord]:
+    """Publish this rank's record, wait for every rank's, and raise GraphMismatch if any hash differs.
+
+    The rank that hosts the store (``hosts_store``) also waits until every rank has read the records, so
+    that, on a mismatch, it cannot take the store away from ranks still reading.
+    """
     mine = join_record(plan, rank)
     store.set(JOIN_KEY.format(rank=rank), mine.encode())
     keys = join_keys(plan.world_size)
     wait_for_keys(store, keys, deadline, "rendezvous")
     records = [JoinRecord.decode(store.get(keys[r])) for r in range(plan.world_size)]
+    store.add(READ_KEY, 1)
+    while hosts_store and store.add(READ_KEY, 0) < plan.world_size and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
     problem = mismatch(records)
     if problem:
         raise GraphMismatch(problem)

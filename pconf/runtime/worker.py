@@ -88,6 +88,24 @@ def check_dp_helpers(plan: Plan, groups: Groups) -> None:
     if (got_kv := sync_kv_cache_memory_size(group, kv)) != want_kv:
         raise DPCheckFailed(f"sync_kv_cache_memory_size on rank {groups.rank} gave {got_kv}, expected {want_kv}")
     groups.timings["check:dp-helpers"] = time.perf_counter() - start
+    check_stateless_dp_group(plan, groups)
+
+
+def check_stateless_dp_group(plan: Plan, groups: Groups) -> None:
+    """The first rank of each DP replica (where vLLM's engine core runs) forms the stateless DP group through
+    the rendezvous store and synchronises on it."""
+    from pconf.runtime.dp import stateless_dp_group, sync_dp_state
+
+    me = plan.rank(groups.rank)
+    if plan.dp == 1 or (me.pp, me.pcp, me.tp) != (0, 0, 0):
+        return
+    start = time.perf_counter()
+    group, store = stateless_dp_group(plan, me.dp, coord_store=groups.store, name="worker-check")
+    got = sync_dp_state(group, me.dp == 0, False)
+    del group, store
+    if got != (True, False):
+        raise DPCheckFailed(f"sync_dp_state on the stateless DP group of DP rank {me.dp} gave {got}")
+    groups.timings["check:stateless-dp"] = time.perf_counter() - start
 
 
 def _fail(rank: int, message: str, code: int) -> int:

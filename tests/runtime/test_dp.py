@@ -1,0 +1,118 @@
+"""The DP helpers across real processes: vLLM's truth tables, the stateless group, port retries."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pconf.runtime.dp import INT64_MAX, DPPorts
+from tests.runtime.conftest import free_ports, write_config
+
+DP_RANK = Path(__file__).resolve().parent / "dp_rank.py"
+
+
+def run_dp_ranks(config: Path, size: int, extra: list[str] | None = None, timeout: float = 90) -> list[dict[str, Any]]:
+    """Start one process per DP rank, wait for all (bounded), return their JSON reports in DP-rank order."""
+    procs = [subprocess.Popen([sys.executable, str(DP_RANK), str(config), str(d), *(extra or [])],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for d in range(size)]
+    outs = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=timeout)
+            assert proc.returncode == 0, err
+            outs.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return outs
+
+
+def expected_state(vector: list[list[bool]]) -> list[bool]:
+    """spec §12.5: keep running while any rank has work or only some want to pause; pause by unanimity."""
+    n = len(vector)
+    work = sum(u for u, _ in vector)
+    pauses = sum(p for _, p in vector)
+    return [work > 0 or pauses % n != 0, pauses == n]
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_truth_tables(no_leftovers: Path, size: int) -> None:
+    """sync_dp_state, has_unfinished_dp and sync_kv_cache_memory_size give vLLM's answers on every input."""
+    config = write_config(no_leftovers / "c.toml", {"data_parallel_size": size})
+    reports = run_dp_ranks(config, size)
+    for report in reports:
+        assert len(report["state"]) == 4 ** size
+        for key, got in report["state"].items():
+            assert got == expected_state(json.loads(key)), key
+        for key, got in report["unfinished"].items():
+            assert got is any(json.loads(key)), key
+        for key, got in report["kv"].items():
+            values = [INT64_MAX if v == -1 else v for v in json.loads(key)]
+            assert got == min(values), key
+    assert len({r["port"] for r in reports}) == 1
+
+
+def test_spec_examples(no_leftovers: Path) -> None:
+    """The four n=2 examples of spec §12.5."""
+    config = write_config(no_leftovers / "c.toml", {"data_parallel_size": 2})
+    state = run_dp_ranks(config, 2)[0]["state"]
+    assert state[json.dumps([[True, False], [False, False]])] == [True, False]
+    assert state[json.dumps([[False, True], [False, False]])] == [True, False]
+    assert state[json.dumps([[False, True], [False, True]])] == [False, True]
+    assert state[json.dumps([[True, True], [True, True]])] == [True, True]
+
+
+def _configured_dp_port(config: Path) -> int:
+    return int(next(line.split("= ")[1] for line in config.read_text().splitlines()
+                    if line.startswith("data_parallel_master_port")))
+
+
+def test_first_port_in_use_is_retried(no_leftovers: Path) -> None:
+    """With the first DP port taken (EADDRINUSE for DP rank 0), rank 0 binds the next one, publishes it on the
+    coordination store, and the group forms there."""
+    from torch._C._distributed_c10d import TCPStore
+
+    config = write_config(no_leftovers / "c.toml", {"data_parallel_size": 2})
+    first = _configured_dp_port(config)
+    coord_port = free_ports(1)[0]
+    coord = TCPStore("127.0.0.1", coord_port, None, True, timedelta(seconds=60), wait_for_workers=False)
+    squatter = socket.create_server(("127.0.0.1", first))
+    try:
+        reports = run_dp_ranks(config, 2, ["--coord", f"127.0.0.1:{coord_port}"])
+    finally:
+        squatter.close()
+    assert [r["port"] for r in reports] == [first + 1, first + 1]
+    assert int(coord.get("pconf/dp_master_port/dp")) == first + 1
+
+
+def test_coordination_store_publishes_the_port(no_leftovers: Path) -> None:
+    """With a coordination store and a free first port, the group forms on the configured port."""
+    from torch._C._distributed_c10d import TCPStore
+
+    config = write_config(no_leftovers / "c.toml", {"data_parallel_size": 3})
+    coord_port = free_ports(1)[0]
+    coord = TCPStore("127.0.0.1", coord_port, None, True, timedelta(seconds=60), wait_for_workers=False)
+    reports = run_dp_ranks(config, 3, ["--coord", f"127.0.0.1:{coord_port}"])
+    assert [r["port"] for r in reports] == [_configured_dp_port(config)] * 3
+    assert int(coord.get("pconf/dp_master_port/dp")) == _configured_dp_port(config)
+
+
+class TestDPPorts:
+    def test_without_pool_counts_up(self) -> None:
+        """Without a pool: the DP master port, then one more each call."""
+        ports = DPPorts(29500)
+        assert [ports.next() for _ in range(3)] == [29500, 29501, 29502]
+
+    def test_pool_pops_last_first(self) -> None:
+        """A prepared pool is used from its end, then the master port counts up (spec §12.1)."""
+        ports = DPPorts(29500, [41000, 41001, 41002])
+        assert [ports.next() for _ in range(5)] == [41002, 41001, 41000, 29500, 29501]

@@ -1,0 +1,86 @@
+"""Real gloo groups formed by `pconf launch`, checked from inside every rank against the spec's layouts."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.runtime.conftest import PROBE, pconf, probe_reports, write_config
+
+# (parallel settings, expected groups per kind) -- the groups are spec §11.3's worked examples where there is one.
+SHAPES = [
+    pytest.param({"tensor_parallel_size": 2}, {"tp": [[0, 1]], "pp": [[0], [1]], "dp": [[0], [1]], "ep": [[0, 1]],
+                                               "dcp": [[0], [1]], "pcp": [[0], [1]]}, id="world2-tp2"),
+    pytest.param({"tensor_parallel_size": 2, "data_parallel_size": 2, "enable_expert_parallel": True},
+                 {"tp": [[0, 1], [2, 3]], "pp": [[0], [1], [2], [3]], "dp": [[0, 2], [1, 3]], "ep": [[0, 1, 2, 3]],
+                  "dcp": [[0], [1], [2], [3]], "pcp": [[0], [1], [2], [3]]}, id="world4-dp2-tp2"),
+    pytest.param({"tensor_parallel_size": 2, "pipeline_parallel_size": 2, "is_moe_model": False},
+                 {"tp": [[0, 1], [2, 3]], "pp": [[0, 2], [1, 3]], "dp": [[0], [2], [1], [3]],
+                  "dcp": [[0], [1], [2], [3]], "pcp": [[0], [1], [2], [3]]}, id="world4-pp2-tp2-dense"),
+    pytest.param({"tensor_parallel_size": 2, "pipeline_parallel_size": 2, "data_parallel_size": 2},
+                 {"tp": [[0, 1], [2, 3], [4, 5], [6, 7]], "pp": [[0, 2], [1, 3], [4, 6], [5, 7]],
+                  "dp": [[0, 4], [2, 6], [1, 5], [3, 7]], "ep": [[0, 1, 4, 5], [2, 3, 6, 7]],
+                  "dcp": [[r] for r in range(8)], "pcp": [[r] for r in range(8)]}, id="world8-dp2-pp2-tp2"),
+    pytest.param({"tensor_parallel_size": 4, "prefill_context_parallel_size": 2, "decode_context_parallel_size": 2},
+                 {"tp": [[0, 1, 2, 3], [4, 5, 6, 7]], "dcp": [[0, 1], [2, 3], [4, 5], [6, 7]],
+                  "pcp": [[0, 4], [1, 5], [2, 6], [3, 7]], "ep": [list(range(8))],
+                  "pp": [[0], [4], [1], [5], [2], [6], [3], [7]], "dp": [[0], [4], [1], [5], [2], [6], [3], [7]]},
+                 id="world8-pcp2-tp4-dcp2"),
+]
+
+
+@pytest.mark.parametrize(("parallel", "expected"), SHAPES)
+def test_groups_seen_from_every_rank(no_leftovers: Path, parallel: dict[str, Any],
+                                     expected: dict[str, list[list[int]]]) -> None:
+    """Every rank is in exactly the spec's groups, and an all-reduce of ranks over each gives their sum."""
+    config = write_config(no_leftovers / "c.toml", parallel)
+    result = pconf("launch", str(config), "--quiet", "--timeout", "90", "--", sys.executable, str(PROBE),
+                   str(config), timeout=150)
+    assert result.returncode == 0, result.stderr
+    reports = probe_reports(result.stderr)
+    world = sum(len(g) for g in expected["tp"])
+    assert sorted(reports) == list(range(world))
+    for rank, report in reports.items():
+        assert report["backend"] == "gloo"
+        assert set(report["members"]) == set(expected)
+        for kind, groups in expected.items():
+            mine = next(g for g in groups if rank in g)
+            assert report["members"][kind] == mine, (rank, kind)
+            assert report["sums"][kind] == sum(mine), (rank, kind)
+
+
+def test_launch_checks_and_reports(no_leftovers: Path) -> None:
+    """pconf launch with its own worker exits 0 and prints one timing line per group kind."""
+    config = write_config(no_leftovers / "c.toml", {"tensor_parallel_size": 2, "data_parallel_size": 2,
+                                                    "enable_expert_parallel": True})
+    result = pconf("launch", str(config), "--nproc", "4", "--timeout", "90", timeout=150)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("pconf launch: ")]
+    assert lines[0] == "pconf launch: node 0: started ranks 0-3 of 4"
+    assert any(line.startswith("pconf launch: all 4 ranks of node 0 passed in ") for line in lines)
+    for kind in ("tp", "pp", "dp", "ep", "dcp", "pcp"):
+        assert any(line.startswith(f"pconf launch: {kind:<4} formed in ") for line in lines), kind
+    assert any("DP helpers (sync_dp_state, has_unfinished_dp, sync_kv_cache_memory_size)" in line for line in lines)
+
+
+def test_nproc_must_match_the_plan(no_leftovers: Path) -> None:
+    """--nproc is a check: a count other than the plan's ranks per node is refused before anything starts."""
+    config = write_config(no_leftovers / "c.toml", {"tensor_parallel_size": 2})
+    result = pconf("launch", str(config), "--nproc", "4", timeout=60)
+    assert (result.returncode, result.stderr) == (
+        2, "pconf launch: --nproc 4, but the plan runs 2 ranks on node 0 (change the parallel sizes or nnodes in "
+           "the file)\n")
+
+
+def test_doctor_passes_and_sizes_to_the_host(no_leftovers: Path) -> None:
+    """pconf doctor shrinks a large config to this host, runs it, and prints PASS."""
+    config = write_config(no_leftovers / "c.toml", {"tensor_parallel_size": 8, "data_parallel_size": 4,
+                                                    "enable_expert_parallel": True},
+                          {"devices_per_node": 32})
+    result = pconf("doctor", str(config), "--quiet", "--timeout", "90", timeout=150)
+    assert result.returncode == 0, result.stderr
+    assert "(the file asks for 32 ranks: DP=4 PP=1 PCP=1 TP=8 DCP=1, 1 node(s))" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("pconf doctor: PASS - ")
