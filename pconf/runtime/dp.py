@@ -91,10 +91,10 @@ def stateless_dp_group(plan: Plan, dp_rank: int, *, ports: DPPorts | None = None
 
 def sync_dp_state(group: ProcessGroup, has_unfinished: bool, pending_pause: bool) -> tuple[bool, bool]:
     """(any rank has work or only some ranks want to pause, every rank wants to pause): one SUM all-reduce."""
-    tensor = torch.tensor([int(has_unfinished), int(pending_pause)], dtype=torch.int32, device="cpu")
+    tensor = torch.tensor((int(has_unfinished), int(pending_pause)), dtype=torch.int32)
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM, group=group)
+    unfinished, pauses = tensor.tolist()
     size = group.size()
-    unfinished, pauses = int(tensor[0].item()), int(tensor[1].item())
     return unfinished > 0 or pauses % size != 0, pauses == size
 
 

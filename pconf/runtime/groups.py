@@ -9,6 +9,7 @@ With nccl, each kind also gets a gloo "CPU" group, as vLLM's GroupCoordinator ha
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,11 +19,11 @@ import torch.distributed as dist
 from torch._C._distributed_c10d import PrefixStore, ProcessGroup, Store
 
 from pconf.plan import GROUP_KINDS, Plan
-from pconf.runtime.store import connect_store, hosts_store
+from pconf.runtime.store import RendezvousTimeout, connect_store, hosts_store, wait_for_keys
 from pconf.runtime.verify import publish_and_verify
 
 DEFAULT_INIT_TIMEOUT = 300.0
-DONE_KEY = "pconf/shut-down"
+DONE_KEY = "pconf/shut-down/{rank}"
 
 
 class GroupCheckFailed(RuntimeError):
@@ -155,12 +156,11 @@ def shutdown(groups: Groups | None = None, timeout: float = 30.0) -> None:
         dist.destroy_process_group()
     if groups is None:
         return
-    groups.store.add(DONE_KEY, 1)
-    deadline = time.monotonic() + timeout
-    while hosts_store(groups.rank) and groups.store.add(DONE_KEY, 0) < groups.world_size:
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(0.05)
+    groups.store.set(DONE_KEY.format(rank=groups.rank), "1")
+    if hosts_store(groups.rank):
+        with contextlib.suppress(RendezvousTimeout):  # a rank that never gets here must not hang this one
+            wait_for_keys(groups.store, {r: DONE_KEY.format(rank=r) for r in range(groups.world_size)},
+                          time.monotonic() + timeout, "shutdown")
     groups.device.clear()
     groups.cpu.clear()
     groups.dp_sync = None

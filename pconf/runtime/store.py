@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from torch._C._distributed_c10d import Store, TCPStore
+from torch.distributed import DistError
 
 from pconf.plan import Plan
 
@@ -55,16 +56,16 @@ def connect_store(plan: Plan, rank: int, timeout: float) -> TCPStore:
 
 
 def wait_for_keys(store: Store, keys: dict[int, str], deadline: float, what: str) -> None:
-    """Wait until every rank's key exists; RendezvousTimeout naming the missing ranks at the deadline."""
+    """Wait until every rank's key exists (the store wakes us, no polling); at the deadline, RendezvousTimeout
+    naming the ranks whose key is missing."""
     start = time.monotonic()
-    pending = dict(keys)
-    while pending:
-        pending = {r: k for r, k in pending.items() if not store.check([k])}
-        if not pending:
+    try:
+        store.wait(list(keys.values()), timedelta(seconds=max(deadline - start, 0.001)))
+    except DistError:  # the store's wait timed out
+        missing = [r for r, k in keys.items() if not store.check([k])]
+        if not missing:
             return
-        if time.monotonic() >= deadline:
-            raise RendezvousTimeout(what, sorted(pending), time.monotonic() - start)
-        time.sleep(POLL_SECONDS)
+        raise RendezvousTimeout(what, missing, time.monotonic() - start) from None
 
 
 def joined(store: Store, keys: dict[int, str]) -> list[int]:

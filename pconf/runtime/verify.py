@@ -6,20 +6,20 @@ side's value), raised before ``init_process_group``, so nothing can hang on mism
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
-import time
 from dataclasses import dataclass
 
 from torch._C._distributed_c10d import Store
 
 from pconf.hashing import graph_hash
 from pconf.plan import Plan
-from pconf.runtime.store import POLL_SECONDS, wait_for_keys
+from pconf.runtime.store import RendezvousTimeout, wait_for_keys
 
 JOIN_KEY = "pconf/join/{rank}"
-READ_KEY = "pconf/joined-and-read"
+READ_KEY = "pconf/read/{rank}"
 
 
 class GraphMismatch(RuntimeError):
@@ -60,19 +60,20 @@ def publish_and_verify(store: Store, plan: Plan, rank: int, deadline: float,
                        hosts_store: bool = False) -> list[JoinRecord]:
     """Publish this rank's record, wait for every rank's, and raise GraphMismatch if any hash differs.
 
-    The rank that hosts the store (``hosts_store``) also waits until every rank has read the records, so
-    that, on a mismatch, it cannot take the store away from ranks still reading.
+    On a mismatch the rank that hosts the store (``hosts_store``) waits until every rank has read the records,
+    so it cannot take the store away from ranks still reading.
     """
     mine = join_record(plan, rank)
     store.set(JOIN_KEY.format(rank=rank), mine.encode())
     keys = join_keys(plan.world_size)
     wait_for_keys(store, keys, deadline, "rendezvous")
-    records = [JoinRecord.decode(store.get(keys[r])) for r in range(plan.world_size)]
-    store.add(READ_KEY, 1)
-    while hosts_store and store.add(READ_KEY, 0) < plan.world_size and time.monotonic() < deadline:
-        time.sleep(POLL_SECONDS)
+    records = [JoinRecord.decode(value) for value in store.multi_get(list(keys.values()))]
     problem = mismatch(records)
-    if problem:
+    if problem:  # every rank sees it; the store's host waits for them all before it goes (bounded)
+        store.set(READ_KEY.format(rank=rank), "1")
+        if hosts_store:
+            with contextlib.suppress(RendezvousTimeout):
+                wait_for_keys(store, {r: READ_KEY.format(rank=r) for r in keys}, deadline, "mismatch report")
         raise GraphMismatch(problem)
     return records
 
