@@ -54,8 +54,12 @@ class Groups:
 
     @property
     def dp(self) -> ProcessGroup | None:
-        """The DP group to synchronise on (gloo when ``disable_nccl_for_dp_synchronization``; see dp_sync)."""
-        return self.dp_sync
+        """The DP group for the DP helpers (``sync_dp_state`` & co.), which reduce CPU tensors: the gloo one.
+
+        ``device["dp"]`` is the device group; ``dp_sync`` is the group vLLM's per-step DP padding sync uses,
+        gloo when ``disable_nccl_for_dp_synchronization`` is true, else the device group.
+        """
+        return self.cpu["dp"]
 
     @property
     def ep(self) -> ProcessGroup | None:
