@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compile", help="print the resolved document")
     inputs(p)
+    _probe_options(p)
     p.add_argument("--format", choices=("json", "toml", "yaml"), default="json", help="output format")
     p.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
     p.set_defaults(handler=_compile)
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="what every rank does: node, local rank, coordinates, groups, ports, env")
     inputs(p)
+    _probe_options(p)
     p.add_argument("--format", choices=("table", "json", "toml", "yaml", "env", "vllm"), default="table",
                    help="table (default), json/toml/yaml, env (with --rank), vllm (`vllm serve` lines, with --node)")
     p.add_argument("--rank", type=int, metavar="R", help="only global rank R")
@@ -87,6 +89,29 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="$MODEL", help="the model argument of --format vllm (default: $MODEL)")
     p.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
     p.set_defaults(handler=_plan)
+
+    p = sub.add_parser("numa", help="this host's NUMA nodes, their CPUs and memory, and where each GPU and NIC sits")
+    p.add_argument("--sysfs-root", metavar="DIR", default="/",
+                   help="read DIR/sys and DIR/proc instead of this host's (a recorded tree)")
+    p.add_argument("--format", choices=("table", "json", "toml"), default="table",
+                   help="table (default), json, or toml (a [cluster.topology] table to paste into a cluster file)")
+    p.set_defaults(handler=_numa)
+
+    p = sub.add_parser("exec", help="run a command as rank R would run: its environment and NUMA binding",
+                       epilog="pconf exec FILE... --rank R [options] -- CMD ARGS: replaces itself with CMD (so "
+                       "signals and the exit code are CMD's), with rank R's environment (pconf plan --format env) "
+                       "and, when numa_bind is on, its CPU affinity and memory policy")
+    inputs(p)
+    _probe_options(p)
+    p.add_argument("--rank", type=int, required=True, metavar="R", help="the global rank to run as")
+    p.add_argument("--bind", choices=("numactl", "affinity", "none"), default=None,
+                   help="how to bind: numactl (as vLLM; the default when installed), affinity (sched_setaffinity "
+                   "and set_mempolicy here, then exec), or none")
+    p.add_argument("--process-kind", choices=("worker", "EngineCore"), default="worker",
+                   help="bind as the rank's worker (default) or as its DP rank's EngineCore")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the command line and the variables it would set, and run nothing")
+    p.set_defaults(handler=_exec)
 
     p = sub.add_parser("launch", help="start this node's ranks: rendezvous, hash check, every group, checks",
                        epilog="pconf launch FILE... [options] -- CMD ARGS: run CMD in each rank with the rank's "
@@ -145,9 +170,114 @@ def _parser() -> argparse.ArgumentParser:
 def _compile_args(files: Sequence[str], args: argparse.Namespace) -> Compiled:
     from pconf.compile import compile_files
 
-    compiled = compile_files(files, overrides=args.overrides, env=os.environ if args.vllm_env else None)
+    probe = getattr(args, "sysfs_root", None) or getattr(args, "probe_topology", False)
+    compiled = compile_files(files, overrides=args.overrides, env=os.environ if args.vllm_env else None,
+                             probe_topology=probe)
     _print_issues(compiled.warnings)
     return compiled
+
+
+def _probe_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--probe-topology", action="store_true",
+                   help="fill cluster.topology from this host's sysfs (source probe:/sys); never done otherwise")
+    p.add_argument("--sysfs-root", metavar="DIR", default=None,
+                   help="probe DIR/sys and DIR/proc (a recorded tree) instead of this host; implies --probe-topology")
+
+
+def _numa(args: argparse.Namespace) -> int:
+    from pconf.emit import render
+    from pconf.numa import read_host_topology
+
+    host = read_host_topology(args.sysfs_root)
+    if args.format == "json":
+        text = json.dumps(host.to_dict(), indent=2) + "\n"
+    elif args.format == "toml":
+        text = f"# {host.source}\n" + render({"cluster": {"topology": host.topology_data()}}, "toml")
+    else:
+        text = _topology_table(host.to_dict())
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _topology_table(doc: dict[str, Any]) -> str:
+    """``pconf numa`` for people: nodes, GPUs in CUDA order, NICs, and the Priority Core Turbo facts."""
+    nodes = doc["nodes"]
+    lines = [f"{len(nodes)} NUMA node{'s' if len(nodes) != 1 else ''} ({doc['source']})"]
+    rows = [[str(n["id"]), n["cpus"] or "-", f"{n['memory_mb']} MiB" if n["memory_mb"] is not None else "?",
+             " ".join(map(str, n["distances"]))] for n in nodes]
+    lines += _aligned(("node", "cpus", "memory", "distances"), rows)
+    if doc["gpus"]:
+        lines.append("GPUs (CUDA order: PCI bus id):")
+        rows = [[str(g["index"]), g["pci"], g["vendor_name"], str(g["numa_node"]), str(g["bind_node"]),
+                 g["local_cpus"] or "-"] for g in doc["gpus"]]
+        lines += _aligned(("gpu", "pci", "vendor", "numa_node", "binds_to", "local_cpus"), rows)
+    else:
+        lines.append("GPUs: none found")
+    if doc["nics"]:
+        lines.append("NICs:")
+        rows = [[n["pci"], ",".join(n["interfaces"]) or "-", str(n["numa_node"]), n["local_cpus"] or "-"]
+                for n in doc["nics"]]
+        lines += _aligned(("pci", "interfaces", "numa_node", "local_cpus"), rows)
+    cpu = f"CPU: {doc['cpu_model'] or 'unknown'}"
+    if doc["highest_perf"] is not None:
+        cpu += f"; cpu0 highest_perf {doc['highest_perf']}"
+    lines.append(cpu + (f"; Priority Core Turbo cores {doc['pct_cpus']}" if doc["pct_cpus"] else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _aligned(header: Sequence[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    return ["  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
+            for row in [list(header), *rows]]
+
+
+def _exec(args: argparse.Namespace) -> int:
+    import shlex
+
+    from pconf.runtime.bind import BindError, exec_bound, numactl_argv, numactl_path
+
+    command: list[str] = list(getattr(args, "command_argv", []))
+    if not command:
+        print("pconf exec: give the command after --: pconf exec FILE... --rank R -- CMD ARGS", file=sys.stderr)
+        return EXIT_CONFIG
+    compiled = _compile_args(args.files, args)
+    plan = compiled.plan()
+    if not 0 <= args.rank < plan.world_size:
+        print(f"pconf exec: --rank {args.rank} is outside 0..{plan.world_size - 1}", file=sys.stderr)
+        return EXIT_CONFIG
+    if plan.numa.mode == "runtime" and compiled.resolved.document.cluster.topology is None and args.bind != "none":
+        # vLLM would detect the GPU-to-node mapping on this host when the process starts: so does pconf exec.
+        args.probe_topology = True
+        print("pconf exec: no cluster.topology; reading this host's (probe:/sys), as vLLM detects it at start",
+              file=sys.stderr)
+        compiled = _compile_args(args.files, args)
+        plan = compiled.plan()
+    binding = plan.binding(args.rank, args.process_kind) if args.bind != "none" else None
+    env = {**os.environ, **plan.env(args.rank)}
+    if args.dry_run:
+        argv = command
+        if binding is not None and (args.bind or ("numactl" if numactl_path() else "affinity")) == "numactl":
+            argv = numactl_argv(binding, command)
+        for name, value in plan.env(args.rank).items():
+            print(f"{name}={shlex.quote(value)}")
+        how = ""
+        if binding is not None and argv is command:
+            how = f"  # affinity {binding.cpus or 'of NUMA node ' + ','.join(map(str, binding.nodes))}, memory " \
+                  f"bound to node {','.join(map(str, binding.nodes))}"
+        print(shlex.join(argv) + how)
+        return EXIT_OK
+    mechanism = None if args.bind in (None, "none") else args.bind
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        exec_bound(command, env, binding, mechanism,
+                   warn=lambda text: print(f"pconf exec: warning: {text}", file=sys.stderr, flush=True))
+    except BindError as exc:
+        print(f"pconf exec: cannot bind rank {args.rank}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as exc:  # the command cannot be run: the shell's exit codes
+        print(f"pconf exec: {command[0]}: {exc.strerror}", file=sys.stderr)
+        return 127 if isinstance(exc, FileNotFoundError) else 126
 
 
 def _compile(args: argparse.Namespace) -> int:
@@ -218,7 +348,8 @@ def _explain(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> int:
     from pconf.emit import env_lines, plan_table, render
 
-    plan = _compile_args(args.files, args).plan()
+    compiled = _compile_args(args.files, args)
+    plan = compiled.plan()
     for option, value, limit in (("--rank", args.rank, plan.world_size), ("--node", args.node, plan.nnodes)):
         if value is not None and not 0 <= value < limit:
             return _usage(f"{option} {value} is outside 0..{limit - 1}")
@@ -249,8 +380,11 @@ def rank_dict(plan: Any, rank: int) -> dict[str, Any]:
     """One rank's slice: its row, the members of each of its groups, its environment."""
     from pconf.plan import GROUP_KINDS
 
-    return {"world_size": plan.world_size, "graph_hash": plan.graph_hash, "rank": plan.rank(rank).as_dict(),
-            "groups": {kind: plan.group_of(kind, rank) for kind in GROUP_KINDS}, "env": plan.env(rank)}
+    doc = {"world_size": plan.world_size, "graph_hash": plan.graph_hash, "rank": plan.rank(rank).as_dict(),
+           "groups": {kind: plan.group_of(kind, rank) for kind in GROUP_KINDS}, "env": plan.env(rank)}
+    if plan.numa.mode != "off":  # the binding only when numa_bind is on: other plans keep their shape
+        doc["numa"] = plan.numa_dict([rank])
+    return doc
 
 
 def plan_table_rank(plan: Any, rank: int) -> str:
@@ -258,6 +392,9 @@ def plan_table_rank(plan: Any, rank: int) -> str:
     coords = " ".join(f"{k}={v}" for k, v in doc["rank"].items() if k != "rank")
     lines = [f"rank {rank} of {plan.world_size}: {coords}"]
     lines += [f"  {kind:<4} {members}" for kind, members in doc["groups"].items()]
+    from pconf.emit import numa_lines
+
+    lines += numa_lines(plan, [rank])
     return "\n".join(lines) + "\n"
 
 

@@ -116,22 +116,49 @@ def compile_files(
     paths: Sequence[str | os.PathLike[str]],
     overrides: Iterable[str] = (),
     env: Mapping[str, object] | None = None,
+    *,
+    probe_topology: bool | str | os.PathLike[str] = False,
 ) -> Compiled:
     """Compile cluster files (merged left to right, each after its ``extends``), then ``--set`` overrides.
 
     ``env``: None for declarative mode (nothing read from the environment); a mapping such as
     ``os.environ`` for vLLM-environment mode (vLLM's ``VLLM_DP_*``, ``RANK``... read from it only).
+    ``probe_topology``: True (this host, ``/``) or the root of a recorded sysfs tree: replace
+    ``cluster.topology`` with what sysfs says (see ``topology_layer``). False: nothing is probed.
     """
-    return _compile(load_layers(paths, overrides), env)
+    return _compile(_with_probe(load_layers(paths, overrides), probe_topology), env)
 
 
 def plan_files(
     paths: Sequence[str | os.PathLike[str]],
     overrides: Iterable[str] = (),
     env: Mapping[str, object] | None = None,
+    *,
+    probe_topology: bool | str | os.PathLike[str] = False,
 ) -> Plan:
     """Compile cluster files and return the deployment's per-rank plan (see ``compile_files``)."""
-    return compile_files(paths, overrides, env).plan()
+    return compile_files(paths, overrides, env, probe_topology=probe_topology).plan()
+
+
+def topology_layer(root: str | os.PathLike[str] = "/") -> Layer:
+    """This host's NUMA topology, read from sysfs under ``root``, as a layer that replaces ``cluster.topology``
+    (earlier layers' topology is reset first, so probed and declared facts never mix). Its provenance is
+    ``probe:/sys`` (``probe:<root>/sys`` for a recorded tree)."""
+    from pconf.numa import read_host_topology
+
+    host = read_host_topology(root)
+    where = Location(host.source)
+    path: KeyPath = ("cluster", "topology")
+    return Layer(host.source, {"cluster": {"topology": host.topology_data()}}, {}, ((path, where),))
+
+
+def _with_probe(layers: Sequence[Layer], probe: bool | str | os.PathLike[str]) -> tuple[Layer, ...]:
+    """Insert the probed topology after the files and before the ``--set`` overrides (which may still change it)."""
+    if probe is False:
+        return tuple(layers)
+    probed = topology_layer("/" if probe is True else probe)
+    files = [layer for layer in layers if layer.name != "--set"]
+    return (*files, probed, *(layer for layer in layers if layer.name == "--set"))
 
 
 def compile_dict(
@@ -173,4 +200,4 @@ def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None) -> Compi
 
 
 
-__all__ = ["Compiled", "Explanation", "compile_dict", "compile_files", "plan_files"]
+__all__ = ["Compiled", "Explanation", "compile_dict", "compile_files", "plan_files", "topology_layer"]

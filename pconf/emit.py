@@ -34,7 +34,7 @@ def document_dict(compiled: Compiled) -> dict[str, Any]:
         "graph_hash": str(graph_hash(r)),
         "parallel": parallel,
         "scheduler": {"async_scheduling": r.async_scheduling},
-        "cluster": attrs.asdict(r.document.cluster),
+        "cluster": plain(attrs.asdict(r.document.cluster)),  # plain: the topology holds tuples of tables
         "derived": attrs.asdict(r.derived),
     }
     sources: dict[str, str] = {}
@@ -137,7 +137,41 @@ def plan_table(plan: Plan, node: int | None = None) -> str:
         dp_port = ports.dp_init_ports[0] if ports.dp_init_ports else "picked at run time"
         text += f"; DP group {ports.dp_master_ip}:{dp_port}; DP RPC {ports.dp_rpc_port}"
     lines.append(text)
+    lines += numa_lines(plan, [row.rank for row in ranks])
     return "\n".join(lines) + "\n"
+
+
+def numa_lines(plan: Plan, ranks: list[int]) -> list[str]:
+    """The NUMA binding of ``ranks`` for people (nothing when numa_bind is off): each worker's GPU index, node,
+    CPUs and numactl prefix, then each DP rank's EngineCore."""
+    numa = plan.numa
+    if numa.mode == "off":
+        return []
+    if numa.mode == "runtime":
+        return [f"numa: left to vLLM's auto-detection at run time ({numa.reason})"]
+    lines = [f"numa: planned from {numa.reason}"]
+    columns = ("rank", "gpu", "numa", "cpus", "numactl")
+    rows, engines, seen = [], [], set()
+    for r in ranks:
+        b = plan.binding(r)
+        if b is None:
+            continue
+        cpus = b.cpus if b.cpus is not None else b.as_dict()["allowed_cpus"]
+        rows.append([str(r), str(b.gpu_index), ",".join(map(str, b.nodes)), _short(cpus or "?"), b.numactl_command])
+        dp = plan.rank(r).dp
+        if dp not in seen:
+            seen.add(dp)
+            engine = plan.binding(r, "EngineCore")
+            if engine is not None:
+                engines.append(f"  EngineCore of DP rank {dp}: {engine.numactl_command}")
+    widths = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c) for i, c in enumerate(columns)]
+    lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    lines += ["  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return lines + engines
+
+
+def _short(cpus: str) -> str:
+    return cpus if len(cpus) <= 40 else cpus[:37] + "..."
 
 
 def _span(group: list[int]) -> str:

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from itertools import chain, repeat
 from typing import NamedTuple
 
+from pconf.cpulist import format_cpu_list
 from pconf.errors import Issue, Location, RuleError
 from pconf.keypath import KeyPath
+from pconf.numa import Binding, NodeList, local_layout, node_list, process_binding
 from pconf.resolve import ResolvedConfig
 
 GROUP_KINDS = ("tp", "pp", "dp", "ep", "dcp", "pcp")
@@ -241,13 +243,80 @@ class Plan:
         }
         if ports.world_port is None:
             del env["MASTER_PORT"]
+        env.update(self.numa_env(r))
         return env
+
+    # -- NUMA binding (vLLM's numa_utils; see pconf.numa) ---------------------------------------------------
+
+    @property
+    def numa(self) -> NodeList:
+        """Where the GPU-to-NUMA-node list comes from (``mode``: off, nodes, topology or runtime) and why."""
+        cluster = self.resolved.document.cluster
+        return node_list(self.resolved.parallel, cluster.topology, cluster.device)
+
+    def binding(self, r: int, process_kind: str = "worker") -> Binding | None:
+        """Rank ``r``'s NUMA binding exactly as vLLM builds it: its worker's, or with ``process_kind="EngineCore"``
+        the binding of its DP rank's EngineCore. None when numa_bind is off, or when the binding is left to
+        vLLM's auto-detection at run time (no topology: ``plan.numa.reason`` says why). ``pconf.numa.BindingError``
+        where vLLM would fail; compiling reports those cases first, as ``numa.*`` errors."""
+        nodes = self.numa.nodes
+        if nodes is None:
+            return None
+        info = self.rank(r)
+        p, d = self.resolved.parallel, self.resolved.derived
+        local = info.local_rank
+        if local_layout(p, d.nnodes_within_dp):  # vLLM's local_rank counts within the engine (its DP rank)
+            local = (r - info.dp * self.pp * self.pcp * self.tp) % (d.local_world_size or 1)
+        dp_local = info.dp if self.nnodes == 1 else info.dp % max(p.data_parallel_size_local, 1)
+        return process_binding(p, self.resolved.document.cluster.topology, nodes, process_kind,
+                               nnodes_within_dp=d.nnodes_within_dp, local_rank=local, dp_local=dp_local)
+
+    def numa_env(self, r: int) -> dict[str, str]:
+        """The ``PCONF_NUMA_*`` variables of rank ``r`` (none when numa_bind is off).
+
+        ``PCONF_NUMA_BIND``: ``planned``, or ``runtime`` (left to vLLM's auto-detection; then nothing else).
+        ``PCONF_NUMA_NODE``: the worker's NUMA node; ``PCONF_NUMA_GPU_INDEX``: the GPU index vLLM binds by;
+        ``PCONF_CPUS``: the CPUs it may run on (canonical CPU list; absent when only the host knows them);
+        ``PCONF_NUMACTL_ARGS``: vLLM's numactl arguments; ``PCONF_NUMACTL``: the whole ``numactl ...`` prefix.
+        """
+        if not self.resolved.parallel.numa_bind:
+            return {}
+        b = self.binding(r)
+        if b is None:
+            return {"PCONF_NUMA_BIND": "runtime"}
+        env = {
+            "PCONF_NUMA_BIND": "planned",
+            "PCONF_NUMA_NODE": ",".join(map(str, b.nodes)),
+            "PCONF_NUMA_GPU_INDEX": str(b.gpu_index),
+            "PCONF_CPUS": format_cpu_list(b.allowed_cpus) if b.allowed_cpus is not None else "",
+            "PCONF_NUMACTL_ARGS": " ".join(b.numactl_args),
+            "PCONF_NUMACTL": b.numactl_command,
+        }
+        if b.allowed_cpus is None:
+            del env["PCONF_CPUS"]
+        return env
+
+    def numa_dict(self, ranks: Iterable[int] | None = None) -> dict[str, object]:
+        """The binding plan as plain data: the mode and why, each worker's binding, each DP rank's EngineCore."""
+        numa = self.numa
+        chosen = list(range(self.world_size)) if ranks is None else list(ranks)
+        workers, engines = [], []
+        seen: set[int] = set()
+        for r in chosen:
+            b = self.binding(r)
+            info = self.rank(r)
+            workers.append({"rank": r, **(b.as_dict() if b is not None else {})})
+            if info.dp not in seen:
+                seen.add(info.dp)
+                e = self.binding(r, "EngineCore")
+                engines.append({"dp_rank": info.dp, "node": info.node, **(e.as_dict() if e is not None else {})})
+        return {"mode": numa.mode, "source": numa.reason, "workers": workers, "engine_cores": engines}
 
     def to_dict(self, node: int | None = None) -> dict[str, object]:
         """The plan as plain data: ``{world_size, nnodes, ranks, groups, ports, graph_hash}`` (one node's ranks
         only, when ``node`` is given; groups stay whole)."""
         rows = self.ranks if node is None else [self.rank(r) for r in self.node_ranks(node)]
-        return {
+        doc: dict[str, object] = {
             "world_size": self.world_size,
             "nnodes": self.nnodes,
             "ranks_per_node": self.per_node,
@@ -257,6 +326,9 @@ class Plan:
             "ranks": [row.as_dict() for row in rows],
             "groups": self.all_groups(),
         }
+        if self.resolved.parallel.numa_bind:  # only then: plans without binding keep their shape
+            doc["numa"] = self.numa_dict(row.rank for row in rows)
+        return doc
 
 
 def _chain_ranges(starts: list[int], length: int, step: int, absolute: bool = False) -> Iterator[int]:

@@ -19,12 +19,18 @@ from typing import Any, Literal
 
 import attrs
 import cattrs
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
+from cattrs.errors import (
+    BaseValidationError,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
 from cattrs.gen import make_dict_structure_fn, override
 
 from pconf.cpulist import cpu_list_problem
 from pconf.errors import MISSING, Issue, SchemaError, did_you_mean, issue_order
-from pconf.keypath import KeyPath
+from pconf.keypath import KeyPath, format_path
 from pconf.merge import Merged
 from pconf.schema import DERIVED_FIELDS, INTERNAL_FIELDS, Document, FieldInfo, info
 
@@ -69,9 +75,18 @@ def make_converter() -> cattrs.Converter:
 def _schema_classes(cls: type[Any]) -> list[type[Any]]:
     out = [cls]
     for a in attrs.fields(cls):
-        if isinstance(a.type, type) and attrs.has(a.type):
-            out.extend(_schema_classes(a.type))
+        nested = _table_class(a.type)
+        if nested is not None:
+            out.extend(_schema_classes(nested))
     return out
+
+
+def _table_class(tp: Any) -> type[Any] | None:
+    """The attrs class of a table field: ``T``, ``T | None`` or a list of tables ``tuple[T, ...]``."""
+    args = [t for t in typing.get_args(tp) if t is not type(None) and t is not Ellipsis]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType, tuple) and len(args) == 1:
+        tp = args[0]
+    return tp if isinstance(tp, type) and attrs.has(tp) else None
 
 
 # -- field hooks ------------------------------------------------------------------------------------------
@@ -88,11 +103,16 @@ def _field_hook(a: attrs.Attribute[Any], converter: cattrs.Converter) -> Callabl
         nested: type[Any] = base
 
         def structure_table(value: Any, _: Any) -> Any:
+            if value is None and optional:
+                return None
             if not isinstance(value, dict):
                 raise FieldProblem("schema.type", "must be a table", f"write [{a.name}] with its keys", value)
             return converter.structure(value, nested)
 
         return structure_table
+    item = _table_class(base) if typing.get_origin(base) is tuple else None
+    if item is not None:
+        return functools.partial(_structure_table_list, cls=item, converter=converter)
     check_type = _type_check(base, meta)
     extra = _EXTRA_CHECKS[meta.check] if meta.check else None
 
@@ -213,6 +233,27 @@ def _strict_list(value: Any, item: Callable[[Any], Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+def _structure_table_list(value: Any, _: Any, cls: type[Any], converter: cattrs.Converter) -> tuple[Any, ...]:
+    """A list of tables (``nodes = [{ id = 0, cpus = "0-3" }, ...]``): every element structured strictly, every
+    element's problems reported with its index."""
+    if not isinstance(value, list):
+        raise FieldProblem("schema.type", "must be a list of tables", "write [{ key = value, ... }, ...]", value)
+    out: list[Any] = []
+    errors: list[Exception] = []
+    for i, element in enumerate(value):
+        if not isinstance(element, dict):
+            errors.append(FieldProblem("schema.type", "must be a table", "write { key = value, ... }", element, i))
+            continue
+        try:
+            out.append(converter.structure(element, cls))
+        except ClassValidationError as exc:
+            exc.__notes__ = [*getattr(exc, "__notes__", []), IterableValidationNote(f"element {i}", i, cls)]
+            errors.append(exc)
+    if errors:
+        raise IterableValidationError("invalid list of tables", errors, tuple)
+    return tuple(out)
+
+
 def _strict_table(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise FieldProblem("schema.type", "must be a table", "write a table of keys and values", value)
@@ -270,9 +311,27 @@ def _check_cpu_lists(value: tuple[str, ...]) -> None:
             raise FieldProblem("numa.cpus_syntax", problem, "write e.g. \"0-3\" or \"0,2,4-7\"", entry, i)
 
 
+def _check_node_cpus(value: str) -> None:
+    """A topology node's CPUs: a valid CPU list, or "" for a node without CPUs."""
+    problem = cpu_list_problem(value) if value else None
+    if problem:
+        raise FieldProblem("numa.cpus_syntax", problem, "write e.g. \"0-31,64-95\", or \"\" for a node without CPUs",
+                           value)
+
+
+def _check_gpu_nodes(value: tuple[int, ...]) -> None:
+    """The NUMA node of each GPU: a node number, or -1 when unknown (what sysfs says then)."""
+    for i, node in enumerate(value):
+        if node < -1:
+            raise FieldProblem("numa.gpu_node", "must be a NUMA node number, or -1 for unknown",
+                               "use the node numbers numactl --hardware shows", node, i)
+
+
 _EXTRA_CHECKS: dict[str, Callable[[Any], None]] = {
     "numa_nodes": _check_numa_nodes,
     "cpu_lists": _check_cpu_lists,
+    "node_cpus": _check_node_cpus,
+    "gpu_nodes": _check_gpu_nodes,
 }
 
 
@@ -311,8 +370,9 @@ def _collect(exc: BaseException, path: KeyPath, merged: Merged, issues: list[Iss
     for sub in getattr(exc, "exceptions", ()):
         notes = getattr(sub, "__notes__", [])
         name = next((getattr(n, "name", None) for n in notes if getattr(n, "name", None)), None)
-        here = (*path, name) if name else path
-        if isinstance(sub, ClassValidationError):
+        index = next((n.index for n in notes if isinstance(n, IterableValidationNote)), None)
+        here = (*path, name) if name else (*path, index) if isinstance(index, int) else path
+        if isinstance(sub, BaseValidationError):  # a nested table, or a list of tables
             _collect(sub, here, merged, issues)
         elif isinstance(sub, ForbiddenExtraKeysError):
             for key in sorted(sub.extra_fields):
@@ -320,6 +380,9 @@ def _collect(exc: BaseException, path: KeyPath, merged: Merged, issues: list[Iss
         elif isinstance(sub, FieldProblem):
             target = here if sub.index is None else (*here, sub.index)
             issues.append(Issue(target, merged.where(target), sub.rule, sub.message, sub.hint, sub.got))
+        elif isinstance(sub, KeyError) and name:  # a required key (a topology node's id or cpus) is missing
+            issues.append(Issue(here, merged.where(here), "schema.required", f"`{name}` is required",
+                                f"add {name} = ... to this table"))
         else:  # cattrs itself refused the value's shape (e.g. a section that is not a table)
             issues.append(Issue(here, merged.where(here), "schema.type", "must be a table",
                                 "write it as a table of keys", MISSING))
@@ -344,7 +407,7 @@ def _unknown_key(path: KeyPath, merged: Merged) -> Issue:
                 hint = close.replace("`", f"`{section}.", 1)
                 break
 
-    where = "the document" if len(path) == 1 else f"[{'.'.join(map(str, path[:-1]))}]"
+    where = "the document" if len(path) == 1 else f"[{format_path(path[:-1])}]"
     return Issue(path, merged.where(path), "schema.unknown_key", f"unknown key `{key}` in {where}",
                  hint or "remove it (`pconf compile` prints every key there is)")
 
@@ -352,10 +415,13 @@ def _unknown_key(path: KeyPath, merged: Merged) -> Issue:
 def _table_at(path: KeyPath) -> type[Any] | None:
     cls: type[Any] = Document
     for part in path:
+        if isinstance(part, int):  # an element of a list of tables: its class is the list's
+            continue
         field = getattr(attrs.fields(cls), str(part), None)
-        if field is None or not (isinstance(field.type, type) and attrs.has(field.type)):
+        nested = _table_class(field.type) if field is not None else None
+        if nested is None:
             return None
-        cls = field.type
+        cls = nested
     return cls
 
 

@@ -272,7 +272,8 @@ class TestExplain:
         assert json.loads(out) == {
             "key": "cluster",
             "value": {"device": "cuda", "devices_per_node": 4, "custom_all_reduce": True, "nixl_available": False,
-                      "ray_installed": False, "ray_initialized": False, "ray_placement_group": False},
+                      "ray_installed": False, "ray_initialized": False, "ray_placement_group": False,
+                      "topology": None},
             "source": "c.toml:1:2",
             "layers": [],
         }

@@ -172,6 +172,10 @@ PAIR_CONTEXT: dict[str, tuple[dict[str, Any], str]] = {
     "p0032": ({"nnodes": 2, "tensor_parallel_size": 2}, "node_rank must be below nnodes"),
     "p0033": ({"tensor_parallel_size": 2}, "DP × PP × TP must be divisible by nnodes"),
     "p0182": ({"nnodes": 2}, "node_rank must be below nnodes"),
+    "p0150": ({"tensor_parallel_size": 1, "prefill_context_parallel_size": 1, "decode_context_parallel_size": 1},
+              "numa_bind_nodes must cover the GPU indices the workers use"),
+    "p0151": ({"tensor_parallel_size": 1, "pipeline_parallel_size": 1, "prefill_context_parallel_size": 1,
+               "decode_context_parallel_size": 1}, "numa_bind_cpus must cover the GPU indices the workers use"),
 }
 
 

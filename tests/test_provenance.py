@@ -408,10 +408,10 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
     }))
     if draw(st.booleans()):
         parallel["numa_bind"] = True
-        parallel.update(draw(st.fixed_dictionaries({}, optional={
-            "numa_bind_nodes": st.lists(st.integers(0, 3), min_size=1, max_size=4),
+        parallel.update(draw(st.fixed_dictionaries({}, optional={  # one entry per GPU: PP × TP uses up to 8
+            "numa_bind_nodes": st.lists(st.integers(0, 3), min_size=8, max_size=8),
             "numa_bind_cpus": st.lists(st.tuples(st.integers(0, 7), st.integers(0, 7)).map(
-                lambda t: f"{min(t)}-{max(t)}"), min_size=1, max_size=4),
+                lambda t: f"{min(t)}-{max(t)}"), min_size=8, max_size=8),
         })))
     write_empty_table = draw(st.booleans())
     doc: dict[str, Any] = {"parallel": parallel} if parallel or write_empty_table else {}

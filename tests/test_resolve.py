@@ -688,7 +688,7 @@ class TestDeterminism:
         [
             pytest.param({}, None, id="empty"),
             pytest.param({"parallel": {**EPLB_ON, "data_parallel_size": 2, "all2all_backend": "pplx",
-                                       "numa_bind": True, "numa_bind_nodes": [0, 1]},
+                                       "numa_bind": True, "numa_bind_nodes": [0, 0, 1, 1]},
                           "cluster": {"nixl_available": True}}, None, id="eplb"),
             pytest.param(par(data_parallel_size=2, distributed_executor_backend="external_launcher"), {"RANK": "1"},
                          id="env"),

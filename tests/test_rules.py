@@ -51,6 +51,7 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 EP2 = "tensor_parallel_size = 2\nenable_expert_parallel = true\nenable_eplb = true\n"
+TWO_NODES = 'nodes = [{ id = 0, cpus = "0-3" }, { id = 1, cpus = "4-7" }]\n'
 
 CASES: list[object] = [
     # -- ParallelConfig.__post_init__ -----------------------------------------------------------------------
@@ -262,6 +263,114 @@ CASES: list[object] = [
         "list [numa.requires_bind]",
         '[parallel]\nnuma_bind_cpus = ["0-3"]\nnuma_bind = true\n',
     ), id="numa.requires_bind-cpus"),
+    # -- NUMA binding (vLLM numa_utils: what fails when workers and EngineCores start) ----------------------
+    pytest.param(Case(
+        "numa.nodes_too_short",
+        "[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0]\ntensor_parallel_size = 2\n",
+        "c.toml:3:1: parallel.numa_bind_nodes: covers 1 GPU, but the workers of a node use GPU indices 0-1 (got [0]); "
+        "list a NUMA node for each of the 2 GPUs (vLLM fails at worker start: GPU index 1 exceeds numa_bind_nodes "
+        "size 1) [numa.nodes_too_short]",
+        "[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0]\ntensor_parallel_size = 2\n",
+    ), id="numa.nodes_too_short"),
+    pytest.param(Case(
+        "numa.cpus_too_short",
+        '[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0]\nnuma_bind_cpus = ["0-3"]\ndata_parallel_size = 2\n',
+        'c.toml:4:1: parallel.numa_bind_cpus: covers 1 GPU, but the workers of a node use GPU indices 0-1 (got '
+        '["0-3"]); list a CPU list for each of the 2 GPUs (vLLM fails at worker start: GPU index 1 exceeds '
+        "numa_bind_cpus size 1) [numa.cpus_too_short]",
+        '[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0]\nnuma_bind_cpus = ["0-3", "4-7"]\n'
+        "data_parallel_size = 2\n",
+    ), id="numa.cpus_too_short-dp-offset"),
+    pytest.param(Case(
+        "numa.topology_gpus_too_short",
+        f"[parallel]\nnuma_bind = true\ntensor_parallel_size = 4\n[cluster.topology]\n{TWO_NODES}gpus = [0, 1]\n",
+        "c.toml:6:1: cluster.topology.gpus: covers 2 GPUs, but the workers of a node use GPU indices 0-3 (got [0, 1]); "
+        "list the NUMA node for each of the 4 GPUs (vLLM fails at worker start: GPU index 2 exceeds gpus size 2) "
+        "[numa.topology_gpus_too_short]",
+        f"[parallel]\nnuma_bind = true\ntensor_parallel_size = 4\n[cluster.topology]\n{TWO_NODES}"
+        "gpus = [0, 0, 1, 1, 0, 0, 1, 1]\n",
+    ), id="numa.topology_gpus_too_short"),
+    pytest.param(Case(
+        "numa.auto_detection",
+        '[parallel]\nnuma_bind = true\n[cluster.topology]\nnodes = [{ id = 0, cpus = "0-3" }]\ngpus = [0]\n',
+        "c.toml:2:1: parallel.numa_bind: vLLM could not detect the GPU-to-NUMA-node mapping: vLLM's auto-detection "
+        "needs at least two NUMA nodes (node1); the topology has 1 (got true); set parallel.numa_bind_nodes (one node "
+        "per visible GPU), or turn numa_bind off [numa.auto_detection]",
+        '[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0, 0, 0, 0, 0, 0, 0]\n[cluster.topology]\n'
+        'nodes = [{ id = 0, cpus = "0-3" }]\ngpus = [0]\n',
+    ), id="numa.auto_detection-single-node"),
+    pytest.param(Case(
+        "numa.runtime_detection",
+        "[parallel]\nnuma_bind = true\n",
+        "c.toml:2:1: parallel.numa_bind: the binding is left to vLLM's auto-detection at run time: no cluster.topology "
+        "is declared or probed; to plan it, declare [cluster.topology], pass --probe-topology, or set "
+        "parallel.numa_bind_nodes [numa.runtime_detection]",
+        f"[parallel]\nnuma_bind = true\n[cluster.topology]\n{TWO_NODES}gpus = [0, 0, 0, 0, 1, 1, 1, 1]\n",
+    ), id="numa.runtime_detection-no-topology"),
+    pytest.param(Case(
+        "numa.runtime_detection",
+        f"[parallel]\nnuma_bind = true\n[cluster.topology]\n{TWO_NODES}gpus = [0, -1, 1, 1, 0, 0, 1, 1]\n",
+        "c.toml:2:1: parallel.numa_bind: the binding is left to vLLM's auto-detection at run time: "
+        "cluster.topology.gpus does not know the NUMA node of GPU 1 (-1); to plan it, declare [cluster.topology], "
+        "pass --probe-topology, or set parallel.numa_bind_nodes [numa.runtime_detection]",
+        f"[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0, 1, 1, 0, 0, 1, 1]\n[cluster.topology]\n{TWO_NODES}"
+        "gpus = [0, -1, 1, 1, 0, 0, 1, 1]\n",
+    ), id="numa.runtime_detection-unknown-gpu"),
+    pytest.param(Case(
+        "numa.list_length",
+        "[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0]\n",
+        "c.toml:3:1: parallel.numa_bind_nodes: has 2 entries but a node has 8 devices (cluster.devices_per_node) (got "
+        "[0, 0]); list one entry per visible GPU [numa.list_length]",
+        "[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0]\n[cluster]\ndevices_per_node = 2\n",
+    ), id="numa.list_length"),
+    pytest.param(Case(
+        "numa.unknown_node",
+        f"[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 2]\n[cluster]\ndevices_per_node = 2\n"
+        f"[cluster.topology]\n{TWO_NODES}",
+        "c.toml:3:1: parallel.numa_bind_nodes[1]: the host has no NUMA node 2 (its nodes: 0, 1) (got 2); use a node "
+        "of cluster.topology.nodes [numa.unknown_node]",
+        f"[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\n[cluster]\ndevices_per_node = 2\n"
+        f"[cluster.topology]\n{TWO_NODES}",
+    ), id="numa.unknown_node"),
+    pytest.param(Case(
+        "numa.unknown_cpu",
+        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "4-9"]\n'
+        f"[cluster]\ndevices_per_node = 2\n[cluster.topology]\n{TWO_NODES}",
+        'c.toml:4:1: parallel.numa_bind_cpus[1]: the host has no CPUs 8-9 (its CPUs: 0-7) (got "4-9"); use CPUs of '
+        "cluster.topology.nodes [numa.unknown_cpu]",
+        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "4-7"]\n'
+        f"[cluster]\ndevices_per_node = 2\n[cluster.topology]\n{TWO_NODES}",
+    ), id="numa.unknown_cpu"),
+    pytest.param(Case(
+        "numa.cpus_off_node",
+        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "2-5"]\n'
+        f"[cluster]\ndevices_per_node = 2\n[cluster.topology]\n{TWO_NODES}",
+        'c.toml:4:1: parallel.numa_bind_cpus[1]: CPUs 2-3 outside GPU 1\'s NUMA node 1 (got "2-5"); use CPUs of '
+        "node 1 (4-7) [numa.cpus_off_node]",
+        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "4-5"]\n'
+        f"[cluster]\ndevices_per_node = 2\n[cluster.topology]\n{TWO_NODES}",
+    ), id="numa.cpus_off_node"),
+    pytest.param(Case(
+        "numa.topology_duplicate_node",
+        '[cluster.topology]\nnodes = [{ id = 0, cpus = "0-3" }, { id = 0, cpus = "4-7" }]\n',
+        "c.toml:2:36: cluster.topology.nodes[1].id: node declared twice (got 0); give each node its own id "
+        "[numa.topology_duplicate_node]",
+        f"[cluster.topology]\n{TWO_NODES}",
+    ), id="numa.topology_duplicate_node"),
+    pytest.param(Case(
+        "numa.topology_cpu_overlap",
+        '[cluster.topology]\nnodes = [{ id = 0, cpus = "0-3" }, { id = 1, cpus = "3-7" }]\n',
+        'c.toml:2:36: cluster.topology.nodes[1].cpus: CPU 3 also listed on node 0 (got "3-7"); list each CPU on one '
+        "node [numa.topology_cpu_overlap]",
+        f"[cluster.topology]\n{TWO_NODES}",
+    ), id="numa.topology_cpu_overlap"),
+    pytest.param(Case(
+        "numa.topology_unknown_node",
+        f"[cluster.topology]\n{TWO_NODES}gpus = [0, 2]\n",
+        "c.toml:3:1: cluster.topology.gpus[1]: no node 2 in cluster.topology.nodes (got 2); use a declared node, or -1 "
+        "when unknown [numa.topology_unknown_node]",
+        f"[cluster.topology]\n{TWO_NODES}gpus = [0, -1]\n",
+    ), id="numa.topology_unknown_node"),
     pytest.param(Case(
         "eplb.platform",
         f'[parallel]\n{EP2}\n[cluster]\ndevice = "cpu"\n',

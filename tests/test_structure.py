@@ -35,8 +35,8 @@ def schema_fields() -> Iterator[tuple[KeyPath, attrs.Attribute[Any]]]:
     """Every leaf field of the four classes with its key path (the nested eplb_config table is not a leaf)."""
     for prefix, cls in SECTIONS:
         for a in attrs.fields(cls):
-            if isinstance(a.type, type) and attrs.has(a.type):
-                continue
+            if any(isinstance(t, type) and attrs.has(t) for t in (a.type, *typing.get_args(a.type))):
+                continue  # a nested table (eplb_config, cluster.topology), not a leaf
             yield (*prefix, a.name), a
 
 
@@ -388,7 +388,8 @@ class TestDefaultsCompile:
         assert {f"parallel.eplb_config.{k}" for k in out["parallel"]["eplb_config"]} == {
             k for k in FIELDS if k.startswith("parallel.eplb_config.")}
         assert {f"scheduler.{k}" for k in out["scheduler"]} == {k for k in FIELDS if k.startswith("scheduler.")}
-        assert {f"cluster.{k}" for k in out["cluster"]} == {k for k in FIELDS if k.startswith("cluster.")}
+        assert {f"cluster.{k}" for k in out["cluster"]} == {
+            *(k for k in FIELDS if k.startswith("cluster.")), "cluster.topology"}
 
     def test_default_sources(self) -> None:
         """Unset fields that resolution leaves alone are sourced from `default`."""
