@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-_SYNTAX = re.compile(r"\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*\Z")
-_PART = re.compile(r"(\d+)(?:-(\d+))?\Z")
+_SYNTAX = re.compile(r"\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*\Z", re.ASCII)
+_PART = re.compile(r"(\d+)(?:-(\d+))?\Z", re.ASCII)
 #: Far beyond any machine (Linux's NR_CPUS tops out at 8192); keeps "0-99999999999" from eating memory.
 MAX_CPU = 1 << 16
 

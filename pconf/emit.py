@@ -134,8 +134,9 @@ def plan_table(plan: Plan, node: int | None = None) -> str:
     world = f"{ports.world_addr}:{ports.world_port}" if ports.world_port is not None else "picked at run time"
     text = f"ports: world rendezvous {world}"
     if plan.dp > 1:
-        dp_port = ports.dp_init_ports[0] if ports.dp_init_ports else "picked at run time"
-        text += f"; DP group {ports.dp_master_ip}:{dp_port}; DP RPC {ports.dp_rpc_port}"
+        group = (f"{ports.dp_master_ip}:{ports.dp_init_ports[0]}" if ports.dp_init_ports
+                 else f"{ports.dp_master_ip}, port picked at run time")
+        text += f"; DP group {group}; DP RPC {ports.dp_rpc_port}"
     lines.append(text)
     lines += numa_lines(plan, [row.rank for row in ranks])
     return "\n".join(lines) + "\n"

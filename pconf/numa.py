@@ -41,7 +41,7 @@ PROCESS_KINDS: tuple[ProcessKind, ...] = ("worker", "EngineCore")
 #: PCI vendor ids whose display/3D controllers are GPUs vLLM can use (NVIDIA, AMD).
 GPU_VENDORS = {0x10DE: "nvidia", 0x1002: "amd"}
 _PCI_ADDRESS = re.compile(r"[0-9a-fA-F]{4,}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]\Z")
-_NODE_DIR = re.compile(r"node(\d+)\Z")
+_NODE_DIR = re.compile(r"node(\d+)\Z", re.ASCII)
 
 
 # -- Priority Core Turbo (spec §13.6) -------------------------------------------------------------------------

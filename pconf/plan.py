@@ -56,9 +56,10 @@ class Ports(NamedTuple):
     """The ports a run takes. ``dp_init_ports`` is None when they are picked at run time.
 
     ``dp_init_ports`` follows ``get_next_dp_init_port``: without vLLM's prepared pool, the DP master port and
-    then one more per call; the first call is the engine's stateless DP group, the second the workers' world
-    group (single-node DP). The world rendezvous is ``master_addr:master_port`` for multi-node runs and runs
-    without DP, and ``data_parallel_master_ip:dp_init_ports[1]`` for single-node DP, as in vLLM.
+    then one more per call. A run with DP makes one call for the engine's stateless DP group and, on a single
+    node, a second for the workers' world group; without DP it makes none (empty). The world rendezvous is
+    ``master_addr:master_port`` for multi-node runs and runs without DP, and
+    ``data_parallel_master_ip:dp_init_ports[1]`` for single-node DP, as in vLLM.
     """
 
     world_addr: str
@@ -238,11 +239,13 @@ class Plan:
             "VLLM_DP_RANK_LOCAL": str(dp_local),
             "VLLM_DP_SIZE": str(self.dp),
             "VLLM_DP_MASTER_IP": ports.dp_master_ip,
-            "VLLM_DP_MASTER_PORT": str(p.data_parallel_master_port),
+            "VLLM_DP_MASTER_PORT": "" if ports.dp_init_ports is None else str(p.data_parallel_master_port),
             "PCONF_GRAPH_HASH": self.graph_hash,
         }
         if ports.world_port is None:
             del env["MASTER_PORT"]
+        if ports.dp_init_ports is None:  # vLLM picks the DP ports at run time
+            del env["VLLM_DP_MASTER_PORT"]
         env.update(self.numa_env(r))
         return env
 
@@ -368,8 +371,13 @@ def make_plan(resolved: ResolvedConfig, graph_hash: str, locate: Callable[[KeyPa
                            f"{dp} DP ranks of {resolved.world_size} workers, {dp_local} per node, do not fill "
                            f"{p.nnodes} nodes evenly", "set data_parallel_size_local to the DP ranks each node "
                            "runs (data_parallel_size / nnodes when each replica fits on a node)", dp_local))
+        elif within > 1 and dp_local != 1:  # vLLM's EngineArgs infers 1 for a replica spanning nodes
+            issues.append((("parallel", "data_parallel_size_local"), "plan.nodes",
+                           f"each DP replica spans {within} nodes, so a node holds part of one replica, not "
+                           f"{dp_local}", "set data_parallel_size_local = 1", dp_local))
     cluster = resolved.document.cluster
-    if per_node and per_node > cluster.devices_per_node:
+    ray = p.distributed_executor_backend == "ray"  # Ray places the ranks on its nodes itself
+    if per_node and per_node > cluster.devices_per_node and not ray:
         issues.append((("cluster", "devices_per_node"), "plan.devices", f"each node runs {per_node} ranks but has "
                        f"{cluster.devices_per_node} devices", "raise nnodes or lower the parallel sizes",
                        cluster.devices_per_node))
@@ -389,8 +397,10 @@ def _ports(resolved: ResolvedConfig, issues: list[tuple[KeyPath, str, str, str, 
     p, d = resolved.parallel, resolved.derived
     dp_port = p.data_parallel_master_port
     picked_at_runtime = d.dp_master_port_picked_at_runtime or dp_port == 0
-    dp_init = None if picked_at_runtime else (dp_port, dp_port + 1)
     multi_dp = p.data_parallel_size > 1
+    # The calls a run makes to get_next_dp_init_port: the engine's DP group, then (single node) the world group.
+    calls = 0 if not multi_dp else 2 if p.nnodes == 1 else 1
+    dp_init = None if picked_at_runtime else tuple(range(dp_port, dp_port + calls))
     if p.nnodes == 1 and multi_dp:
         world_addr, world_port = p.data_parallel_master_ip, dp_init[1] if dp_init else None
     else:

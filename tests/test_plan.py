@@ -320,8 +320,9 @@ def layouts(draw: st.DrawFn) -> dict[str, Any]:
         table.update(data_parallel_size=dp, data_parallel_size_local=dp, nnodes=nnodes,
                      distributed_executor_backend="external_launcher")
         return table
-    dp_local, groups = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     within = draw(st.sampled_from([w for w in (1, 2, 3, 4) if replica % w == 0]))
+    # A replica spanning nodes leaves each node part of one replica: vLLM's DP-local size is then 1.
+    dp_local, groups = (1 if within > 1 else draw(st.integers(1, 3))), draw(st.integers(1, 3))
     dp, nnodes = dp_local * groups, groups * within
     assume(dp * pp * tp % nnodes == 0)  # EngineArgs' rule (PCP is not in it): refused at compile time otherwise
     table.update(data_parallel_size=dp, data_parallel_size_local=dp_local, nnodes=nnodes)
@@ -361,9 +362,6 @@ class TestNodePlacementProperty:
 
 
 class TestVllmNodeInference:
-    @pytest.mark.xfail(strict=True, reason="BUG: the plan accepts data_parallel_size_local > 1 with replicas "
-                       "spanning nodes (nnodes_within_dp > 1) and puts two half-replicas on each node, a layout "
-                       "vLLM's EngineArgs cannot produce (it infers DP rank node_rank·local_world // (PP·TP))")
     def test_dp_local_with_spanning_replicas(self) -> None:
         """DP=4 TP=4 on 4 nodes with data_parallel_size_local = 2 is refused at plan time (plan.nodes), or each
         node's first DP rank is the one vLLM infers for it."""
@@ -512,10 +510,10 @@ class TestPlanErrors:
 
 class TestPorts:
     def test_single_node_no_dp(self) -> None:
-        """One node without DP: the world rendezvous is master_addr:master_port."""
+        """One node without DP: the world rendezvous is master_addr:master_port, and no DP port is taken."""
         plan = plan_of({"tensor_parallel_size": 2, "master_addr": "10.9.0.1", "master_port": 31000})
         assert plan.ports == Ports(world_addr="10.9.0.1", world_port=31000, dp_master_ip="127.0.0.1",
-                                   dp_init_ports=(29500, 29501), dp_rpc_port=29550)
+                                   dp_init_ports=(), dp_rpc_port=29550)
 
     def test_single_node_dp(self) -> None:
         """One node with DP: the DP group takes P, the world group P+1 at data_parallel_master_ip (§12.1)."""
@@ -527,10 +525,10 @@ class TestPorts:
                                         "dp_init_ports": [40000, 40001], "dp_rpc_port": 29550}
 
     def test_multi_node(self) -> None:
-        """A multi-node run rendezvouses at master_addr:master_port, DP or not."""
+        """A multi-node run rendezvouses at master_addr:master_port, DP or not; DP takes only the engine's port."""
         plan = pconf.plan_files([DP_EP_2NODE], overrides=["parallel.master_port=31000"])
         assert plan.ports == Ports(world_addr="10.0.0.1", world_port=31000, dp_master_ip="10.0.0.1",
-                                   dp_init_ports=(29500, 29501), dp_rpc_port=29550)
+                                   dp_init_ports=(29500,), dp_rpc_port=29550)
         plan = plan_of({"tensor_parallel_size": 16, "nnodes": 2, "master_addr": "10.9.0.1", "master_port": 31000},
                        devices_per_node=8)
         assert (plan.ports.world_addr, plan.ports.world_port) == ("10.9.0.1", 31000)

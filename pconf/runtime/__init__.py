@@ -23,6 +23,9 @@ _EXPORTS: dict[str, str] = {
     "sync_kv_cache_memory_size": "pconf.runtime.dp",
     "LaunchOptions": "pconf.runtime.launch",
     "launch": "pconf.runtime.launch",
+    "apply_binding": "pconf.runtime.bind",
+    "numactl_argv": "pconf.runtime.bind",
+    "exec_bound": "pconf.runtime.bind",
 }
 
 __all__ = [
@@ -32,9 +35,12 @@ __all__ = [
     "Groups",
     "LaunchOptions",
     "RendezvousTimeout",
+    "apply_binding",
+    "exec_bound",
     "has_unfinished_dp",
     "init",
     "launch",
+    "numactl_argv",
     "shutdown",
     "stateless_dp_group",
     "sync_dp_state",

@@ -1,7 +1,8 @@
 """``pconf launch``: start this node's ranks as subprocesses, watch them, and report.
 
 The launcher of node 0 hosts the rendezvous store (so it can say which ranks have joined, and a dying rank
-cannot take the store with it); every rank gets its environment from the plan. While ranks join it prints
+cannot take the store with it); every rank gets its environment from the plan and, with ``numa_bind``, runs
+under numactl with its planned binding. While ranks join it prints
 what it waits for; if a rank dies, the others are stopped and the report names the rank, its exit code or
 signal, and the end of its stderr; SIGINT/SIGTERM are forwarded. On success it prints one line per group kind
 with the slowest rank's timings. Exit code: 0 when every rank passed; else the failed rank's exit code (128+N
@@ -72,6 +73,7 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
     from pconf.runtime.worker import REPORT_KEY
 
     ranks = plan.node_ranks(options.node)
+
     def say(text: str) -> None:
         if not options.quiet:
             print(f"pconf launch: {text}", file=out, flush=True)
@@ -79,14 +81,17 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
     store = host_store(plan, options.timeout) if options.node == 0 else connect_store_client(plan, options.timeout)
     base_env = {**os.environ, **options.extra_env, HOSTED_ENV: "1", "PYTHONUNBUFFERED": "1"}
     base_env.update(_gloo_interface(plan, base_env))
-    children = [_spawn(r, rank_command(options), {**base_env, **plan.env(r)}, out) for r in ranks]
-    say(f"node {options.node}: started ranks {_span(ranks)} of {plan.world_size}")
+    children: list[RankProcess] = []
+    stop = _forward_signals(children)  # before the first child exists: a signal never finds us unprepared
     keys = join_keys(plan.world_size)
-    stop = _forward_signals(children)
     start = time.monotonic()
     deadline = start + options.timeout
     last_status, last_count = 0.0, -1
     try:
+        for r in ranks:
+            argv = _bound(plan, r, rank_command(options), options)
+            children.append(_spawn(r, argv, {**base_env, **plan.env(r)}, out))
+        say(f"node {options.node}: started ranks {_span(ranks)} of {plan.world_size}")
         while True:
             if stop:  # before looking for failures: the ranks die of the signal we forwarded
                 _stop(children)
@@ -127,6 +132,23 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
     while options.node == 0 and store.add(LAUNCHERS_DONE_KEY, 0) < plan.nnodes and time.monotonic() < until:
         time.sleep(0.05)
     return 0
+
+
+def _bound(plan: Plan, rank: int, argv: list[str], options: LaunchOptions) -> list[str]:
+    """With numa_bind and a planned binding, the rank runs under numactl with vLLM's arguments (as vLLM wraps
+    its workers); without numactl, under ``pconf exec --bind affinity``, which binds its own process and then
+    becomes the command."""
+    binding = plan.binding(rank)
+    if binding is None:
+        return argv
+    from pconf.runtime.bind import numactl_argv, numactl_path
+
+    numactl = numactl_path()
+    if numactl:
+        return numactl_argv(binding, argv, numactl)
+    sets = [arg for override in options.overrides for arg in ("--set", override)]
+    return [sys.executable, "-m", "pconf", "exec", *options.files, *sets, "--rank", str(rank), "--bind",
+            "affinity", "--", *argv]
 
 
 def _spawn(rank: int, argv: list[str], env: dict[str, str], out: TextIO) -> RankProcess:

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+pytest.importorskip("torch")
+
 from pconf.runtime.dp import INT64_MAX, DPPorts
 from tests.runtime.conftest import free_ports, write_config
 

@@ -9,6 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+pytest.importorskip("torch")
+
 from tests.runtime.conftest import pconf, worker_processes, write_config
 
 HERE = Path(__file__).resolve().parent

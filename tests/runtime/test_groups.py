@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+pytest.importorskip("torch")
 
 from tests.runtime.conftest import PROBE, pconf, probe_reports, write_config
 
@@ -84,3 +87,30 @@ def test_doctor_passes_and_sizes_to_the_host(no_leftovers: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "(the file asks for 32 ranks: DP=4 PP=1 PCP=1 TP=8 DCP=1, 1 node(s))" in result.stderr
     assert result.stderr.splitlines()[-1].startswith("pconf doctor: PASS - ")
+
+
+PINNED = '''import os, re, sys
+status = open("/proc/self/status").read()
+cpus = re.search(r"Cpus_allowed_list:\\s*(\\S+)", status).group(1)
+print(f"rank {os.environ['RANK']} cpus {cpus} node {os.environ.get('PCONF_NUMA_NODE')}", flush=True)
+'''
+
+
+@pytest.mark.parametrize("mechanism", ["numactl", "affinity"])
+def test_launch_pins_every_rank(no_leftovers: Path, mechanism: str) -> None:
+    """With numa_bind and one CPU per rank, `pconf launch` starts every rank pinned to its CPU (numactl when it is
+    installed, else pconf exec's affinity binding)."""
+    import shutil
+
+    if mechanism == "numactl" and shutil.which("numactl") is None:
+        pytest.skip("numactl is not installed (CI installs it)")
+    env = {}
+    if mechanism == "affinity":  # hide numactl from the launcher
+        env["PATH"] = ":".join(d for d in os.environ["PATH"].split(":") if not Path(d, "numactl").exists())
+    config = write_config(no_leftovers / "c.toml", {"tensor_parallel_size": 2, "numa_bind": True,
+                                                    "numa_bind_nodes": [0, 0], "numa_bind_cpus": ["0", "1"]})
+    result = pconf("launch", str(config), "--quiet", "--timeout", "60", "--", sys.executable, "-c", PINNED,
+                   timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = sorted(line for line in result.stderr.splitlines() if "] rank " in line)
+    assert lines == ["[rank 0] rank 0 cpus 0 node 0", "[rank 1] rank 1 cpus 1 node 0"]
