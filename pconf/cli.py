@@ -364,6 +364,10 @@ def _plan(args: argparse.Namespace) -> int:
         nodes = [args.node] if args.node is not None else range(plan.nnodes)
         text = "".join(("" if plan.nnodes == 1 else f"# node {n}\n")
                        + render_commands(serve_commands(plan, n, args.model)) for n in nodes)
+        if compiled.resolved.parallel.distributed_executor_backend == "external_launcher":
+            from pconf.serve_args import llm_kwargs
+
+            text = f"# $SCRIPT builds {llm_kwargs(plan)}\n" + text
     elif args.format == "table":
         text = plan_table(plan, args.node) if args.rank is None else plan_table_rank(plan, args.rank)
     else:

@@ -1,16 +1,19 @@
 """``vllm serve`` command lines that start a planned deployment, node by node (vLLM 0.23.0's flags).
 
 Every ParallelConfig setting the file changes from vLLM's default becomes its EngineArgs flag (booleans as
-``--x`` / ``--no-x``, lists as several values, ``eplb_config`` as JSON). The multi-node layout follows vLLM's
-docs:
+``--x`` / ``--no-x``, lists as several values, ``eplb_config`` as JSON), and a decided
+``scheduler.async_scheduling`` becomes ``--[no-]async-scheduling``. The layout:
 
-- one node: a single command (external DP load balancing: one command per DP rank, ``--data-parallel-rank``);
-- DP across nodes, each replica on one node: every node gets ``--data-parallel-size-local`` and the head's
-  ``--data-parallel-address`` / ``--data-parallel-rpc-port``; the other nodes add ``--headless`` and
-  ``--data-parallel-start-rank`` (hybrid LB: no ``--headless``, each node serves; external LB: one command per
-  DP rank with ``--data-parallel-rank``);
-- replicas spanning nodes (multi-node mp): ``--nnodes``, ``--node-rank``, ``--master-addr``,
-  ``--master-port``, and ``--headless`` on every node but the first.
+- one node: a single command;
+- several nodes: every node gets ``--nnodes``, ``--node-rank``, ``--master-addr``, ``--master-port`` (so vLLM
+  sees the same multi-node deployment pconf compiled: the same rendezvous, custom all-reduce off); with DP
+  also ``--data-parallel-size-local`` and the head's ``--data-parallel-address`` / ``--data-parallel-rpc-port``,
+  and on the other nodes ``--data-parallel-start-rank`` and ``--headless`` (not with hybrid LB: each node
+  serves);
+- external DP load balancing: one server per DP rank (``--data-parallel-rank``), started with
+  ``CUDA_VISIBLE_DEVICES`` naming that rank's devices on the node;
+- the external_launcher backend is not started by ``vllm serve``: its node line is a ``torchrun`` command,
+  and ``llm_kwargs`` gives the script's ``LLM(...)`` parallel arguments.
 """
 
 from __future__ import annotations
@@ -64,30 +67,65 @@ def setting_flags(p: ParallelConfig) -> list[str]:
 
 
 def serve_commands(plan: Plan, node: int, model: str = "$MODEL") -> list[list[str]]:
-    """The ``vllm serve`` argv lists node ``node`` runs (one, or one per DP rank with external LB)."""
+    """The argv lists node ``node`` runs: one ``vllm serve`` (one per DP rank with external LB, each with its
+    devices), or, for the external_launcher backend, the ``torchrun`` line of that node."""
     if not 0 <= node < plan.nnodes:
         raise IndexError(f"node {node} is outside 0..{plan.nnodes - 1}")
-    p = plan.resolved.document.parallel
-    base = ["vllm", "serve", model, *setting_flags(p)]
+    doc = plan.resolved.document
+    p = doc.parallel
+    if p.distributed_executor_backend == "external_launcher":
+        return [torchrun_command(plan, node)]
+    base = ["vllm", "serve", model, *setting_flags(p), *scheduler_flags(doc.scheduler.async_scheduling)]
     dp_address = ["--data-parallel-address", p.data_parallel_master_ip,
                   "--data-parallel-rpc-port", str(p.data_parallel_rpc_port)]
-    dp_ranks = sorted({plan.rank(r).dp for r in plan.node_ranks(node)})
-    if p.data_parallel_external_lb:  # one server per DP rank
-        return [[*base, "--data-parallel-rank", str(d), *dp_address] for d in dp_ranks]
+    ranks = [plan.rank(r) for r in plan.node_ranks(node)]
+    dp_ranks = sorted({row.dp for row in ranks})
+    nodes = ["--nnodes", str(plan.nnodes), "--node-rank", str(node), "--master-addr", p.master_addr,
+             "--master-port", str(p.master_port)] if plan.nnodes > 1 else []
+    if p.data_parallel_external_lb:  # one server per DP rank, on that rank's devices of this node
+        commands = []
+        for d in dp_ranks:
+            devices = ",".join(str(row.local_rank) for row in ranks if row.dp == d)
+            commands.append(["env", f"CUDA_VISIBLE_DEVICES={devices}", *base, *nodes, "--data-parallel-rank",
+                             str(d), *dp_address])
+        return commands
     if plan.nnodes == 1:
         return [base]
-    within = plan.resolved.derived.nnodes_within_dp or 1
-    if within > 1:  # replicas span nodes: multi-node mp
-        argv = [*base, "--nnodes", str(plan.nnodes), "--node-rank", str(node), "--master-addr", p.master_addr,
-                "--master-port", str(p.master_port)]
-        if plan.dp > 1:
-            argv += dp_address
-        return [argv + (["--headless"] if node else [])]
-    local = ["--data-parallel-size-local", str(p.data_parallel_size_local), *dp_address]
-    if node == 0:
-        return [[*base, *local]]
-    start = ["--data-parallel-start-rank", str(dp_ranks[0])]
-    return [[*base, *local, *start] + ([] if p.data_parallel_hybrid_lb else ["--headless"])]
+    argv = [*base, *nodes]
+    if plan.dp > 1:
+        argv += ["--data-parallel-size-local", str(p.data_parallel_size_local), *dp_address]
+        if node:
+            argv += ["--data-parallel-start-rank", str(dp_ranks[0])]
+    if node and not p.data_parallel_hybrid_lb:
+        argv.append("--headless")
+    return [argv]
+
+
+def scheduler_flags(async_scheduling: bool | str) -> list[str]:
+    """``--async-scheduling`` / ``--no-async-scheduling`` when the file decides it ("auto" is vLLM's default)."""
+    if async_scheduling == "auto":
+        return []
+    return ["--async-scheduling" if async_scheduling else "--no-async-scheduling"]
+
+
+def torchrun_command(plan: Plan, node: int, script: str = "$SCRIPT") -> list[str]:
+    """external_launcher runs under torchrun: one process per rank of the node, the script builds the engine
+    (see ``llm_kwargs`` for its parallel arguments)."""
+    ports = plan.ports
+    return ["torchrun", f"--nnodes={plan.nnodes}", f"--node-rank={node}", f"--nproc-per-node={plan.per_node}",
+            f"--master-addr={ports.world_addr}", f"--master-port={ports.world_port}", script]
+
+
+def llm_kwargs(plan: Plan) -> str:
+    """The parallel keyword arguments of ``vllm.LLM(...)`` for an external_launcher script, as Python."""
+    p = plan.resolved.document.parallel
+    items = [f"{field}={getattr(p, field)!r}" for field in ("distributed_executor_backend", *FLAG_FIELDS)
+             if field != "eplb_config" and getattr(p, field) != getattr(_DEFAULTS, field)]
+    if p.eplb_config != _DEFAULTS.eplb_config:
+        changed = {a.name: getattr(p.eplb_config, a.name) for a in attrs.fields(EPLBConfig)
+                   if getattr(p.eplb_config, a.name) != getattr(_DEFAULTS.eplb_config, a.name)}
+        items.append(f"eplb_config={changed!r}")
+    return f"LLM($MODEL, {', '.join(dict.fromkeys(items))})"
 
 
 def render(commands: list[list[str]]) -> str:
@@ -99,4 +137,5 @@ def _quote(arg: str) -> str:
     return arg if arg.startswith("$") and arg[1:].replace("_", "").isalnum() else shlex.quote(arg)
 
 
-__all__ = ["FLAG_FIELDS", "render", "serve_commands", "setting_flags"]
+__all__ = ["FLAG_FIELDS", "llm_kwargs", "render", "scheduler_flags", "serve_commands", "setting_flags",
+           "torchrun_command"]

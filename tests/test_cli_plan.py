@@ -249,13 +249,14 @@ class TestRangeErrors:
 
 EPLB_2NODE = '{"num_redundant_experts":32,"log_balancedness":true,"log_balancedness_interval":100}'
 SERVE_2NODE = ("vllm serve MODEL --data-parallel-size 16 --enable-expert-parallel --all2all-backend "
-               f"deepep_low_latency --enable-eplb --eplb-config '{EPLB_2NODE}' --data-parallel-size-local 8 "
+               f"deepep_low_latency --enable-eplb --eplb-config '{EPLB_2NODE}' --nnodes 2 --node-rank NODE "
+               "--master-addr 10.0.0.1 --master-port 29501 --data-parallel-size-local 8 "
                "--data-parallel-address 10.0.0.1 --data-parallel-rpc-port 29550")
 
 
-def serve_2node(model: str) -> str:
-    """examples/dp-ep-2node.toml's shared command head, for ``model``."""
-    return SERVE_2NODE.replace("MODEL", model, 1)
+def serve_2node(model: str, node: int = 0) -> str:
+    """examples/dp-ep-2node.toml's command head on ``node``, for ``model``."""
+    return SERVE_2NODE.replace("MODEL", model, 1).replace("NODE", str(node), 1)
 
 
 class TestVllm:
@@ -270,13 +271,13 @@ class TestVllm:
         model = "$MODEL"  # left for the shell to expand
         assert call(capsys, TWO_NODE, "--format", "vllm") == (0, (
             f"# node 0\n{serve_2node(model)}\n"
-            f"# node 1\n{serve_2node(model)} --data-parallel-start-rank 8 --headless\n"), "")
+            f"# node 1\n{serve_2node(model, 1)} --data-parallel-start-rank 8 --headless\n"), "")
 
     def test_one_node(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--node 1 prints only node 1's command, under its header."""
         model = "$MODEL"
         assert call(capsys, TWO_NODE, "--format", "vllm", "--node", "1") == (0, (
-            f"# node 1\n{serve_2node(model)} --data-parallel-start-rank 8 --headless\n"), "")
+            f"# node 1\n{serve_2node(model, 1)} --data-parallel-start-rank 8 --headless\n"), "")
 
     def test_model(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--model replaces $MODEL, shell-quoted where it needs it."""

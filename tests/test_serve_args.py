@@ -32,7 +32,7 @@ BOOL_DESTS = frozenset({
     "data_parallel_hybrid_lb", "data_parallel_external_lb", "data_parallel_multi_port_external_lb",
     "enable_expert_parallel", "enable_ep_weight_filter", "enable_dbo", "enable_elastic_ep",
     "disable_nccl_for_dp_synchronization", "enable_eplb", "ray_workers_use_nsight", "disable_custom_all_reduce",
-    "numa_bind",
+    "numa_bind", "async_scheduling",
 })
 INT_DESTS = frozenset({
     "pipeline_parallel_size", "master_port", "nnodes", "node_rank", "distributed_timeout_seconds",
@@ -94,8 +94,24 @@ KNOWN_FLAGS = frozenset(
 )
 
 
+def serve_argv(argv: list[str]) -> list[str]:
+    """The ``vllm serve`` part of a command (after an ``env NAME=value ...`` prefix)."""
+    if argv[:1] == ["env"]:
+        argv = argv[1:]
+        while argv and "=" in argv[0]:
+            argv = argv[1:]
+    return argv
+
+
+def devices_of(argv: list[str]) -> str | None:
+    """The CUDA_VISIBLE_DEVICES an ``env`` prefix sets, if any."""
+    return next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("CUDA_VISIBLE_DEVICES=")), None) \
+        if argv[:1] == ["env"] else None
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """Parse one ``vllm serve`` argv (after checking its head) with the strict vLLM parser."""
+    argv = serve_argv(argv)
     assert argv[:2] == ["vllm", "serve"]
     return PARSER.parse_args(argv[2:])
 
@@ -163,13 +179,22 @@ EXTRA: dict[str, dict[str, Any]] = {
     },
 }
 
-CONFIGS = [*EXAMPLES, *EXTRA]
+
 
 
 def compiled_config(name: str) -> Compiled:
     if name in EXTRA:
         return pconf.compile_dict(EXTRA[name])
     return pconf.compile_files([ROOT / name])
+
+
+def _external_launcher(name: str) -> bool:
+    return compiled_config(name).resolved.parallel.distributed_executor_backend == "external_launcher"
+
+
+#: external_launcher configurations run under torchrun, not ``vllm serve`` (TestTorchrun checks them).
+CONFIGS = [name for name in [*EXAMPLES, *EXTRA] if not _external_launcher(name)]
+TORCHRUN_CONFIGS = [name for name in EXAMPLES if _external_launcher(name)]
 
 
 def node_cases() -> list[tuple[str, int]]:
@@ -249,8 +274,9 @@ def vllm_document(ns: argparse.Namespace, launch: Launch, original: Compiled) ->
     parallel: dict[str, Any] = {}
     for entry in FLAGS:
         value = getattr(ns, entry["dest"])
-        if entry["config_field"] is not None and value is not None:
-            parallel[entry["config_field"]] = value
+        field = entry["config_field"]
+        if field is not None and "." not in field and value is not None:
+            parallel[field] = value
     parallel.update(data_parallel_size_local=launch.dp_local, data_parallel_rank=launch.start,
                     data_parallel_external_lb=launch.external, data_parallel_hybrid_lb=launch.hybrid,
                     data_parallel_master_ip=launch.dp_address)
@@ -261,7 +287,10 @@ def vllm_document(ns: argparse.Namespace, launch: Launch, original: Compiled) ->
     if original.resolved.parallel.is_moe_model is not None:
         parallel["is_moe_model"] = original.resolved.parallel.is_moe_model
     cluster = {name: getattr(original.resolved.document.cluster, name) for name in HOST_FACTS}
-    return {"parallel": parallel, "cluster": cluster}
+    doc: dict[str, Any] = {"parallel": parallel, "cluster": cluster}
+    if ns.async_scheduling is not None:
+        doc["scheduler"] = {"async_scheduling": ns.async_scheduling}
+    return doc
 
 
 def factors(compiled: Compiled) -> dict[str, object]:
@@ -315,7 +344,7 @@ class TestEveryConfigRoundTrips:
         """Every option pconf emits is a vLLM 0.23.0 serve flag (or its --no- form), and the argv parses."""
         _, _, commands = commands_of(name, node)
         assert commands
-        for argv in commands:
+        for argv in map(serve_argv, commands):
             assert argv[:3] == ["vllm", "serve", "$MODEL"]
             options = [a for a in argv[3:] if a.startswith("-")]
             assert [o for o in options if o not in KNOWN_FLAGS] == []
@@ -324,28 +353,25 @@ class TestEveryConfigRoundTrips:
     @pytest.mark.parametrize(("name", "node"), NODE_CASES, ids=[f"{n}@{k}" for n, k in NODE_CASES])
     def test_graph_factors_reproduced(self, name: str, node: int) -> None:
         """vLLM's reading of each command gives exactly the compiled document's graph-hash factors."""
-        original, plan, commands = commands_of(name, node)
+        original, _, commands = commands_of(name, node)
         for argv in commands:
             ns = parse(argv)
             rebuilt = pconf.compile_dict(vllm_document(ns, engine_args(ns), original))
             assert factors(rebuilt) == factors(original)
             assert str(rebuilt.graph_hash) == str(original.graph_hash)
             for field in FLAGGED_SETTINGS:
-                if field == "disable_custom_all_reduce" and rebuilt.resolved.parallel.nnodes != plan.nnodes:
-                    continue  # forced on by nnodes > 1 (spec §7.2 A4); see TestKnownGaps
                 assert getattr(rebuilt.resolved.parallel, field) == getattr(original.resolved.parallel, field), field
 
     @pytest.mark.parametrize(("name", "node"), NODE_CASES, ids=[f"{n}@{k}" for n, k in NODE_CASES])
     def test_layout_reproduced(self, name: str, node: int) -> None:
         """The commands of a node start exactly the DP ranks the plan puts on it: DP-local size, start rank,
-        --data-parallel-rank per rank with external LB, headless exactly on non-head nodes without hybrid or
-        external LB, and --nnodes/--node-rank/--master-addr when replicas span nodes."""
+        --data-parallel-rank per rank (on its devices) with external LB, headless exactly on non-head nodes
+        without hybrid or external LB, and --nnodes/--node-rank/--master-addr on every multi-node command."""
         original, plan, commands = commands_of(name, node)
         p = original.resolved.parallel
         planned = sorted({plan.rank(r).dp for r in plan.node_ranks(node)})
         launches = [engine_args(parse(argv)) for argv in commands]
         assert sorted(d for launch in launches for d in launch.dp_ranks) == planned
-        within = original.resolved.derived.nnodes_within_dp or 1
         for argv, launch in zip(commands, launches, strict=True):
             ns = parse(argv)
             assert launch.external == p.data_parallel_external_lb
@@ -354,10 +380,14 @@ class TestEveryConfigRoundTrips:
             if p.data_parallel_external_lb:
                 assert ns.data_parallel_rank is not None
                 assert launch.dp_local == 1
+                mine = [plan.rank(r).local_rank for r in plan.node_ranks(node)
+                        if plan.rank(r).dp == ns.data_parallel_rank]
+                assert devices_of(argv) == ",".join(map(str, mine))
             else:
                 assert ns.data_parallel_rank is None
                 assert launch.dp_local == len(planned)
-            if plan.nnodes > 1 and within > 1:
+                assert devices_of(argv) is None
+            if plan.nnodes > 1:
                 assert (ns.nnodes, ns.node_rank, ns.master_addr, ns.master_port) == (
                     plan.nnodes, node, p.master_addr, p.master_port)
             else:
@@ -408,9 +438,9 @@ class TestLayoutModes:
 
 
 EPLB_2NODE = '{"num_redundant_experts":32,"log_balancedness":true,"log_balancedness_interval":100}'
-BASE_2NODE = ("vllm serve $MODEL --data-parallel-size 16 --enable-expert-parallel --all2all-backend "
-              f"deepep_low_latency --enable-eplb --eplb-config '{EPLB_2NODE}' --data-parallel-size-local 8 "
-              "--data-parallel-address 10.0.0.1 --data-parallel-rpc-port 29550")
+SETTINGS_2NODE = ("vllm serve $MODEL --data-parallel-size 16 --enable-expert-parallel --all2all-backend "
+                  f"deepep_low_latency --enable-eplb --eplb-config '{EPLB_2NODE}'")
+DP_2NODE = "--data-parallel-size-local 8 --data-parallel-address 10.0.0.1 --data-parallel-rpc-port 29550"
 
 
 class TestRenderedExamples:
@@ -422,10 +452,13 @@ class TestRenderedExamples:
             "--enable-eplb --eplb-config '{\"num_redundant_experts\":16}'\n")
 
     def test_dp_ep_2node(self) -> None:
-        """examples/dp-ep-2node.toml: node 0 leads; node 1 adds its start rank and --headless."""
+        """examples/dp-ep-2node.toml: both nodes name the multi-node layout; node 1 adds its start rank and
+        --headless."""
         plan = pconf.plan_files([ROOT / "examples" / "dp-ep-2node.toml"])
-        assert render(serve_commands(plan, 0)) == BASE_2NODE + "\n"
-        assert render(serve_commands(plan, 1)) == BASE_2NODE + " --data-parallel-start-rank 8 --headless\n"
+        nodes = "--nnodes 2 --node-rank {} --master-addr 10.0.0.1 --master-port 29501"
+        assert render(serve_commands(plan, 0)) == f"{SETTINGS_2NODE} {nodes.format(0)} {DP_2NODE}\n"
+        assert render(serve_commands(plan, 1)) == (
+            f"{SETTINGS_2NODE} {nodes.format(1)} {DP_2NODE} --data-parallel-start-rank 8 --headless\n")
 
     def test_model_quoting(self) -> None:
         """A model argument with a space is shell-quoted; a $VARIABLE is left for the shell."""
@@ -435,10 +468,7 @@ class TestRenderedExamples:
         assert render(serve_commands(plan, 0, "$MY_MODEL")) == "vllm serve $MY_MODEL --tensor-parallel-size 8\n"
 
 
-class TestKnownGaps:
-    @pytest.mark.xfail(strict=True, reason="BUG: serve lines drop scheduler.async_scheduling = false, so vLLM "
-                       "turns async scheduling on and resolves disable_nccl_for_dp_synchronization to true: the "
-                       "started engine's graph hash differs from the compiled one")
+class TestAgreementWithPlan:
     def test_async_scheduling_off_reproduced(self) -> None:
         """With async scheduling off in the file, vLLM's reading of the command keeps NCCL for DP sync."""
         original = pconf.compile_dict({"parallel": {"data_parallel_size": 2, "tensor_parallel_size": 2},
@@ -449,10 +479,6 @@ class TestKnownGaps:
         rebuilt = pconf.compile_dict(vllm_document(ns, engine_args(ns), original))
         assert factors(rebuilt) == factors(original)
 
-    @pytest.mark.xfail(strict=True, reason="BUG: for DP across nodes (one replica per node) the serve lines pass "
-                       "no --nnodes, so vLLM sees nnodes = 1: it rendezvouses at data_parallel_master_ip while the "
-                       "plan (nnodes = 2) says master_addr:master_port, and it does not force "
-                       "disable_custom_all_reduce (spec §7.2 A4) as the compiled document does")
     def test_multi_node_dp_agrees_with_plan(self) -> None:
         """vLLM's reading of each node's command has the plan's world rendezvous address and nnodes-derived
         settings."""
@@ -468,3 +494,25 @@ class TestKnownGaps:
                 assert launch.world_addr == plan.ports.world_addr
                 rebuilt = pconf.compile_dict(vllm_document(ns, launch, compiled))
                 assert rebuilt.resolved.parallel.disable_custom_all_reduce is True
+
+
+class TestTorchrun:
+    @pytest.mark.parametrize("name", TORCHRUN_CONFIGS)
+    def test_external_launcher_runs_under_torchrun(self, name: str) -> None:
+        """external_launcher: each node's line is torchrun with the plan's node layout and rendezvous."""
+        plan = compiled_config(name).plan()
+        for node in range(plan.nnodes):
+            (argv,) = serve_commands(plan, node)
+            assert argv == ["torchrun", f"--nnodes={plan.nnodes}", f"--node-rank={node}",
+                            f"--nproc-per-node={plan.per_node}", f"--master-addr={plan.ports.world_addr}",
+                            f"--master-port={plan.ports.world_port}", "$SCRIPT"]
+
+    def test_llm_kwargs(self) -> None:
+        """The script's LLM(...) arguments name the settings that differ from vLLM's defaults."""
+        from pconf.serve_args import llm_kwargs
+
+        plan = pconf.compile_dict({"parallel": {"distributed_executor_backend": "external_launcher",
+                                                "tensor_parallel_size": 2, "data_parallel_size": 2},
+                                   "cluster": {"devices_per_node": 4}}).plan()
+        assert llm_kwargs(plan) == ("LLM($MODEL, distributed_executor_backend='external_launcher', "
+                                    "tensor_parallel_size=2, data_parallel_size=2)")
