@@ -9,6 +9,7 @@ config errors too.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -413,6 +414,15 @@ def _launch(args: argparse.Namespace) -> int:
         return _usage(f"--nproc {args.nproc}, but the plan runs {len(plan.node_ranks(node))} ranks on node {node} "
                       "(change the parallel sizes or nnodes in the file)", "launch")
     timeout = args.timeout or float(compiled.resolved.parallel.distributed_timeout_seconds or 300)
+    if importlib.util.find_spec("torch") is None:
+        print("pconf launch: the ranks need torch: pip install torch==2.13.0 (the CPU wheel), then "
+              "pip install 'pconf[runtime]'", file=sys.stderr)
+        return EXIT_CONFIG
+    p = compiled.resolved.parallel
+    if p.distributed_executor_backend == "ray" or p.data_parallel_backend == "ray":
+        from pconf.runtime.ray_backend import ray_launch
+
+        return ray_launch(plan, args.files, args.overrides, timeout, args.quiet, command=command)
     from pconf.runtime.launch import LaunchOptions, launch
 
     return launch(plan, LaunchOptions(files=args.files, overrides=args.overrides, node=node, timeout=timeout,

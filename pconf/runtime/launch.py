@@ -125,7 +125,7 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
                 thread.join(timeout=1)
     say(f"all {len(ranks)} ranks of node {options.node} passed in {time.monotonic() - start:.1f} s")
     if not options.command:
-        _report(store, ranks, REPORT_KEY, say)
+        report_timings(store, ranks, REPORT_KEY, say)
     # Node 0's launcher holds the store: it waits (bounded) until every node's launcher is done with it.
     store.add(LAUNCHERS_DONE_KEY, 1)
     until = time.monotonic() + GRACE_SECONDS * 6
@@ -229,7 +229,7 @@ def _restore_signals() -> None:
     _SAVED.clear()
 
 
-def _report(store: Any, ranks: list[int], key: str, say: Callable[[str], None]) -> None:
+def report_timings(store: Any, ranks: list[int], key: str, say: Callable[[str], None]) -> None:
     """One line per group kind: groups formed and checked, slowest rank's times."""
     reports = [json.loads(store.get(key.format(rank=r))) for r in ranks]
 

@@ -31,31 +31,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--timeout", type=float, default=None)
     args = parser.parse_args(argv)
+    rank = int(os.environ["RANK"])
+    code, message = run_checks(args.files, args.overrides, rank, args.timeout)
+    if code:
+        print(f"pconf rank {rank}: {message}", file=sys.stderr, flush=True)
+    return code
 
+
+def run_checks(files: Sequence[str], overrides: Sequence[str], rank: int,
+               timeout: float | None) -> tuple[int, str]:
+    """Everything one rank does under ``pconf launch`` (or in a Ray rank actor): compile the files, form and
+    check every group, run the DP helpers, publish the timings. Returns (exit code, what went wrong)."""
     from pconf.compile import compile_files
     from pconf.errors import ConfigError
     from pconf.runtime.groups import GroupCheckFailed, init, shutdown
     from pconf.runtime.store import RendezvousTimeout
     from pconf.runtime.verify import GraphMismatch
 
-    rank = int(os.environ["RANK"])
     try:
-        plan = compile_files(args.files, overrides=args.overrides).plan()
+        plan = compile_files(files, overrides=overrides).plan()
         start = time.perf_counter()
-        groups = init(plan, rank, timeout=args.timeout)
+        groups = init(plan, rank, timeout=timeout)
         groups.timings["init"] = time.perf_counter() - start
         check_dp_helpers(plan, groups)
         groups.store.set(REPORT_KEY.format(rank=rank), json.dumps(groups.timings))
         shutdown(groups)
     except ConfigError as exc:
-        return _fail(rank, f"config error:\n{exc}", EXIT_CONFIG)
+        return EXIT_CONFIG, f"config error:\n{exc}"
     except GraphMismatch as exc:
-        return _fail(rank, str(exc), EXIT_MISMATCH)
+        return EXIT_MISMATCH, str(exc)
     except RendezvousTimeout as exc:
-        return _fail(rank, str(exc), EXIT_TIMEOUT)
+        return EXIT_TIMEOUT, str(exc)
     except (GroupCheckFailed, DPCheckFailed) as exc:
-        return _fail(rank, str(exc), EXIT_CHECK)
-    return 0
+        return EXIT_CHECK, str(exc)
+    return 0, ""
 
 
 class DPCheckFailed(RuntimeError):
@@ -106,11 +115,6 @@ def check_stateless_dp_group(plan: Plan, groups: Groups) -> None:
     if got != (True, False):
         raise DPCheckFailed(f"sync_dp_state on the stateless DP group of DP rank {me.dp} gave {got}")
     groups.timings["check:stateless-dp"] = time.perf_counter() - start
-
-
-def _fail(rank: int, message: str, code: int) -> int:
-    print(f"pconf rank {rank}: {message}", file=sys.stderr, flush=True)
-    return code
 
 
 if __name__ == "__main__":

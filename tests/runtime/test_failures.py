@@ -13,7 +13,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from tests.runtime.conftest import pconf, worker_processes, write_config
+from tests.runtime.conftest import pconf, run, worker_processes, write_config
 
 HERE = Path(__file__).resolve().parent
 
@@ -78,3 +78,13 @@ def test_signal_is_forwarded(no_leftovers: Path) -> None:
     _, err = launcher.communicate(timeout=30)
     assert launcher.returncode == 128 + signal.SIGTERM
     assert "pconf launch: stopped by signal 15" in err
+
+
+def test_launch_without_torch_says_what_to_install() -> None:
+    """Without torch importable, pconf launch stops before starting anything: one line, exit 2."""
+    code = ("import sys; sys.modules['torch'] = None; from pconf.cli import main; "
+            f"sys.exit(main(['launch', {str(HERE.parents[1] / 'examples' / 'cpu-gloo-dev.toml')!r}]))")
+    result = run([sys.executable, "-c", code], timeout=60)
+    assert (result.returncode, result.stderr) == (
+        2, "pconf launch: the ranks need torch: pip install torch==2.13.0 (the CPU wheel), then pip install "
+           "'pconf[runtime]'\n")
