@@ -22,8 +22,8 @@ import pytest
 ray = pytest.importorskip("ray")
 pytest.importorskip("torch")
 
-import cloudpickle  # noqa: E402  (comes with Ray)
 import tomli_w  # noqa: E402
+from ray import cloudpickle  # noqa: E402  (Ray's own copy, the one its workers unpickle with)
 
 import pconf  # noqa: E402
 from pconf.plan import Plan  # noqa: E402
@@ -42,7 +42,7 @@ from tests.runtime.conftest import free_ports, write_config  # noqa: E402
 pytestmark = pytest.mark.timeout(240)
 
 # The actors unpickle these functions by value: Ray's workers need not find the tests package.
-cloudpickle.register_pickle_by_value(ray_probe)
+cloudpickle.register_pickle_by_value(ray_probe)  # type: ignore[no-untyped-call]
 
 CPUS = 4
 ALLOWED = sorted(os.sched_getaffinity(0))
