@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_BUG, EXIT_CONFIG = 0, 1, 2
 EXIT_CHANGED = 1  # a check's negative answer: `hash --check` found changes, `diff` found differences
+_MAX_LOCK_BYTES = 1 << 20  # a lock pconf writes is a few KiB
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -473,17 +474,35 @@ def _hash(args: argparse.Namespace) -> int:
 
 
 def _read_lock(path: str, problem_of: Callable[[object], str | None]) -> dict[str, Any]:
+    """Read a lock file: a regular file of at most 1 MiB (a FIFO or a device is refused unread), JSON."""
+    import stat
+
     from pconf.errors import Issue, LoadError, Location
 
+    lock: Any = None
     try:
-        with open(path, encoding="utf-8") as f:
-            lock = json.load(f)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+            raw = b""
+            while regular and len(raw) <= _MAX_LOCK_BYTES and (chunk := os.read(fd, _MAX_LOCK_BYTES + 1 - len(raw))):
+                raw += chunk
+        finally:
+            os.close(fd)
     except OSError as exc:
         problem: str | None = f"cannot read the lock: {exc.strerror}"
-    except ValueError as exc:
-        problem = f"the lock is not valid JSON: {exc}"
     else:
-        problem = problem_of(lock)
+        if not regular:
+            problem = "the lock is not a regular file"
+        elif len(raw) > _MAX_LOCK_BYTES:
+            problem = "the lock is larger than 1 MiB"
+        else:
+            try:
+                lock = json.loads(raw.decode("utf-8"))
+            except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested thousands deep
+                problem = f"the lock is not valid JSON: {exc}"
+            else:
+                problem = problem_of(lock)
     if problem:
         raise LoadError([Issue((), Location(path), "hash.lock_file", problem,
                                hint="write it with `pconf hash FILE --write-lock PATH`")])
@@ -530,7 +549,10 @@ def _flatten(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _show(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):  # `(absent)`: a factor only one side has (a lock from another scheme)
+        return repr(value)
 
 
 def _print_issues(issues: Sequence[Issue]) -> None:

@@ -13,6 +13,7 @@ Two grammars, on purpose:
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -20,6 +21,9 @@ _SYNTAX = re.compile(r"\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*\Z", re.ASCII)
 _PART = re.compile(r"(\d+)(?:-(\d+))?\Z", re.ASCII)
 #: Far beyond any machine (Linux's NR_CPUS tops out at 8192); keeps "0-99999999999" from eating memory.
 MAX_CPU = 1 << 16
+#: The most CPUs all the CPU lists of one document may name together (counting repeats): the checks that
+#: compare the lists expand them, so this bounds their work (a document names a few thousand at most).
+MAX_NAMED_CPUS = 1 << 20
 
 
 class CpuListError(ValueError):
@@ -47,6 +51,9 @@ def _problem(text: str) -> tuple[str, int] | None:
             bad = next((i for i, c in enumerate(part) if not (c.isdigit() or c == "-")), 0)
             return "CPU list entries must use numactl syntax, for example '0-3' or '0,2,4-7'", column + bad
         low, high = match.group(1), match.group(2)
+        longest = max(low.lstrip("0"), (high or "").lstrip("0"), key=len)
+        if len(longest) > len(str(MAX_CPU)):  # checked before int(): thousands of digits make it raise
+            return f"CPU {_short(longest)} is beyond any machine (at most {MAX_CPU})", column
         if high is not None and int(low) > int(high):
             return f"CPU ranges must be ascending, but {part!r} is not", column
         if int(high or low) > MAX_CPU:
@@ -55,6 +62,20 @@ def _problem(text: str) -> tuple[str, int] | None:
     return None
 
 
+def _short(digits: str) -> str:
+    return digits if len(digits) <= 20 else f"{digits[:17]}..."
+
+
+def cpu_count(text: str) -> int:
+    """How many CPUs a valid CPU list names, counting repeats, without expanding it (0 for ``""``)."""
+    total = 0
+    for part in text.split(",") if text else ():
+        low, _, high = part.partition("-")
+        total += int(high or low) - int(low) + 1
+    return total
+
+
+@functools.lru_cache(maxsize=4096)  # plans bind thousands of ranks to the same few lists
 def parse_cpu_list(text: str) -> tuple[int, ...]:
     """The sorted, de-duplicated CPU numbers of a CPU list; CpuListError (with the column) if it is invalid."""
     found = _problem(text)
@@ -94,8 +115,10 @@ def canonical_cpu_list(text: str) -> str:
 
 __all__ = [
     "MAX_CPU",
+    "MAX_NAMED_CPUS",
     "CpuListError",
     "canonical_cpu_list",
+    "cpu_count",
     "cpu_list_problem",
     "format_cpu_list",
     "parse_cpu_list",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -35,8 +37,8 @@ class Location(NamedTuple):
             return f"{self.source}:{self.line}:{self.col}" if self.col else f"{self.source}:{self.line}"
         if not self.detail:
             return self.source
-        if self.source == "--set":
-            return f"--set {self.detail}"
+        if self.source == "--set":  # the override as typed, cut short: a value can be a whole document
+            return f"--set {self.detail if len(self.detail) <= 100 else self.detail[:97] + '...'}"
         if self.source == "derived":
             return f"derived: {self.detail}"
         return f"{self.source} ({self.detail})"
@@ -61,12 +63,26 @@ MISSING = _Missing()
 
 
 def show_value(value: object) -> str:
-    """Render a value as users write it in a config file (JSON spelling: true, null, "text")."""
+    """Render a value as users write it in a config file (JSON spelling: true, null, "text"; dates as written)."""
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
     try:
         text = json.dumps(value, ensure_ascii=False, sort_keys=False)
     except (TypeError, ValueError):
-        text = repr(value)
+        try:
+            text = repr(value)
+        except ValueError:  # an int too long for str() (Python's int_max_str_digits)
+            text = f"<a {type(value).__name__} too long to show>"
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+#: Characters that would break an issue's single line or drive the terminal (line breaks, escapes, DEL, C1).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    char = match.group()
+    return {"\n": "\\n", "\r": "\\r"}.get(char, f"\\u{ord(char):04x}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +102,14 @@ class Issue:
         return format_path(self.path)
 
     def render(self) -> str:
-        """``FILE:LINE:COL: dotted.key: what is wrong (got X); how to fix [rule]``."""
+        """``FILE:LINE:COL: dotted.key: what is wrong (got X); how to fix [rule]``, always one line: control
+        characters from a file name, a key or an override (a newline, a terminal escape) are shown escaped."""
         text = f"{self.where}: {self.key}: {self.message}"
         if self.got is not MISSING:
             text += f" (got {show_value(self.got)})"
         if self.hint:
             text += f"; {self.hint}"
-        return f"{text} [{self.rule}]"
+        return _CONTROL.sub(_escape_control, f"{text} [{self.rule}]")
 
 
 class PconfError(Exception):

@@ -60,6 +60,8 @@ FIELD_CHECK_RULES: dict[str, str] = {
     "schema.unknown_key": "The key is not part of the format; the message suggests the closest key.",
     "schema.derived_key": "The key is derived (`world_size`, `data_parallel_index`) and cannot be set.",
     "schema.internal_key": "The key is one of vLLM's runtime-internal fields, not part of the file format.",
+    "schema.too_many_items": "A list has more than 1024 entries (the NUMA lists: one per GPU or NUMA node).",
+    "schema.too_many_cpus": "The CPU lists of a document name more than 1048576 CPUs in all.",
     "numa.nodes_empty": "`numa_bind_nodes` is an empty list.",
     "numa.nodes_negative": "A NUMA node number in `numa_bind_nodes` is negative.",
     "numa.cpus_empty": "`numa_bind_cpus` is an empty list.",

@@ -89,7 +89,11 @@ def _record(value: Any, path: KeyPath, layer: Layer, loc: Location,
     chains.setdefault(path, []).append(Setting(loc, value))
     if isinstance(value, list):  # elements keep their own positions (YAML has them), for errors like x[2]
         for i, item in enumerate(value):
-            chains.setdefault((*path, i), []).append(Setting(locate(layer.where, (*path, i), loc), item))
+            where = locate(layer.where, (*path, i), loc)
+            chains.setdefault((*path, i), []).append(Setting(where, item))
+            if isinstance(item, dict):  # a list of tables: each key keeps its position too, for errors like x[0].y
+                for key, child in item.items():
+                    _record(child, (*path, i, key), layer, locate(layer.where, (*path, i, key), where), chains)
     return value
 
 

@@ -33,6 +33,9 @@ from pconf.resolve import ResolvedConfig
 
 GROUP_KINDS = ("tp", "pp", "dp", "ep", "dcp", "pcp")
 MAX_PORT = 65535
+#: The most ranks a plan lays out (the schema's MAX_PARALLEL_SIZE): a plan holds a row and group entries per
+#: rank, and 65536 ranks take about 0.3 GB and a second to print; sizes multiply, so the product is bounded too.
+MAX_RANKS = 1 << 16
 
 
 class RankInfo(NamedTuple):
@@ -357,6 +360,14 @@ def make_plan(resolved: ResolvedConfig, graph_hash: str, locate: Callable[[KeyPa
     external = p.distributed_executor_backend == "external_launcher"
     n = resolved.world_size if external else d.world_size_across_dp
     dp = p.data_parallel_size
+    if n > MAX_RANKS:  # before anything is laid out per rank
+        sizes = ("pipeline_parallel_size", "tensor_parallel_size", "prefill_context_parallel_size",
+                 "data_parallel_size")
+        largest = max(sizes, key=lambda name: getattr(p, name))
+        key: KeyPath = ("parallel", largest)
+        raise RuleError([Issue(key, locate(key), "plan.too_many_ranks", f"the run has {n} ranks, more than "
+                               f"{MAX_RANKS}", "pconf plans at most that many; lower the parallel sizes",
+                               getattr(p, largest))])
     issues: list[tuple[KeyPath, str, str, str, object]] = []
     per_node = n // p.nnodes if n % p.nnodes == 0 else 0
     if not per_node:

@@ -229,7 +229,12 @@ def _cpus(cpus: list[int]) -> str:
     """``CPU 3`` or ``CPUs 2-3``: a set of CPUs in words."""
     from pconf.cpulist import format_cpu_list
 
-    return f"CPU{'s' if len(cpus) > 1 else ''} {format_cpu_list(cpus)}"
+    return f"CPU{'s' if len(cpus) > 1 else ''} {_cut(format_cpu_list(cpus))}"
+
+
+def _cut(text: str) -> str:
+    """A long list (of CPUs, of nodes) cut short for a message: one issue stays one readable line."""
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _too_short(key: KeyPath, values: tuple[object, ...], used: int, what: str) -> Finding:
@@ -329,9 +334,10 @@ def _numa_unknown_node(r: ResolvedConfig) -> list[Finding]:
     p, topology = r.parallel, r.document.cluster.topology
     if not p.numa_bind or p.numa_bind_nodes is None or topology is None or not topology.nodes:
         return []
-    ids = sorted(n.id for n in topology.nodes)
-    return [Finding((*_par("numa_bind_nodes"), i), f"the host has no NUMA node {node} (its nodes: "
-                    f"{', '.join(map(str, ids))})", "use a node of cluster.topology.nodes", node)
+    ids = {n.id for n in topology.nodes}
+    shown = _cut(", ".join(map(str, sorted(ids))))
+    return [Finding((*_par("numa_bind_nodes"), i), f"the host has no NUMA node {node} (its nodes: {shown})",
+                    "use a node of cluster.topology.nodes", node)
             for i, node in enumerate(p.numa_bind_nodes) if node not in ids]
 
 
@@ -345,13 +351,13 @@ def _numa_unknown_cpu(r: ResolvedConfig) -> list[Finding]:
     from pconf.numa import node_cpus
 
     known = {c for cpus in node_cpus(topology).values() for c in cpus}
+    shown = _cut(format_cpu_list(known))
     found = []
     for i, entry in enumerate(p.numa_bind_cpus):
         missing = sorted(set(parse_cpu_list(entry)) - known)
         if missing:
             found.append(Finding((*_par("numa_bind_cpus"), i), f"the host has no {_cpus(missing)} "
-                                 f"(its CPUs: {format_cpu_list(known)})", "use CPUs of cluster.topology.nodes",
-                                 entry))
+                                 f"(its CPUs: {shown})", "use CPUs of cluster.topology.nodes", entry))
     return found
 
 
@@ -369,12 +375,14 @@ def _numa_off_node(r: ResolvedConfig) -> list[Finding]:
     by_node = node_cpus(cluster.topology)
     known = {c for cpus in by_node.values() for c in cpus}
     found = []
+    shown: dict[int, str] = {}  # each node's CPUs in words, made once however many entries name it
     for i, (entry, node) in enumerate(zip(p.numa_bind_cpus, nl.nodes or (), strict=False)):
         off = sorted((set(parse_cpu_list(entry)) & known) - set(by_node.get(node, ())))  # unknown CPUs: an error
         if node in by_node and off:
+            if node not in shown:
+                shown[node] = _cut(format_cpu_list(by_node[node]))
             found.append(Finding((*_par("numa_bind_cpus"), i), f"{_cpus(off)} outside GPU {i}'s "
-                                 f"NUMA node {node}", f"use CPUs of node {node} ({format_cpu_list(by_node[node])})",
-                                 entry))
+                                 f"NUMA node {node}", f"use CPUs of node {node} ({shown[node]})", entry))
     return found
 
 

@@ -28,13 +28,16 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, override
 
-from pconf.cpulist import cpu_list_problem
-from pconf.errors import MISSING, Issue, SchemaError, did_you_mean, issue_order
+from pconf.cpulist import MAX_NAMED_CPUS, cpu_count, cpu_list_problem
+from pconf.errors import Issue, SchemaError, did_you_mean, issue_order
 from pconf.keypath import KeyPath, format_path
 from pconf.merge import Merged
 from pconf.schema import DERIVED_FIELDS, INTERNAL_FIELDS, Document, FieldInfo, info
 
 _DOTTED_CLASS = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\Z", re.ASCII)
+#: The longest list pconf reads (the NUMA lists: one entry per GPU or NUMA node of a host; Linux has at most
+#: 1024 NUMA nodes): the checks across them compare entries pairwise, so this bounds their work.
+MAX_LIST_ITEMS = 1024
 _SECTIONS: dict[str, type[Any]] = {a.name: a.type for a in attrs.fields(Document)}  # type: ignore[misc]
 
 
@@ -55,9 +58,27 @@ def structure(merged: Merged) -> Document:
     except ClassValidationError as exc:
         _collect(exc, (), merged, issues)
         document = Document()
+    if not issues:
+        issues.extend(_cpu_count_issues(document, merged))
     if issues:
         raise SchemaError(sorted(issues, key=issue_order))
     return document
+
+
+def _cpu_count_issues(document: Document, merged: Merged) -> list[Issue]:
+    """The one limit across keys: all CPU lists together name at most MAX_NAMED_CPUS CPUs (counted from the
+    ranges, never expanded), so the NUMA checks that expand and compare them stay cheap."""
+    topology = document.cluster.topology
+    counts = {
+        ("parallel", "numa_bind_cpus"): sum(map(cpu_count, document.parallel.numa_bind_cpus or ())),
+        ("cluster", "topology", "nodes"): sum(cpu_count(n.cpus) for n in topology.nodes) if topology else 0,
+    }
+    if sum(counts.values()) <= MAX_NAMED_CPUS:
+        return []
+    path = max(counts, key=lambda key: counts[key])
+    return [Issue(path, merged.where(path), "schema.too_many_cpus",
+                  f"the CPU lists name {sum(counts.values())} CPUs in all, more than {MAX_NAMED_CPUS}",
+                  "list each GPU's or node's own CPUs; no host has that many")]
 
 
 @functools.cache
@@ -177,7 +198,7 @@ def _strict_int(value: Any) -> int:
     elif isinstance(value, float) and value.is_integer():
         hint = f"write {int(value)} without a decimal point"
     elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-        hint = f"write {value.strip()} without quotes"
+        hint = f"write {value.strip()} without quotes" if len(value.strip()) <= 20 else "write it without quotes"
     raise FieldProblem("schema.type", "must be an integer", hint, value)
 
 
@@ -223,6 +244,7 @@ def _bool_or_choice(value: Any, meta: FieldInfo) -> Any:
 def _strict_list(value: Any, item: Callable[[Any], Any]) -> tuple[Any, ...]:
     if not isinstance(value, list):
         raise FieldProblem("schema.type", "must be a list", "write [a, b, ...]", value)
+    _check_length(value)
     out = []
     for i, element in enumerate(value):
         try:
@@ -238,6 +260,7 @@ def _structure_table_list(value: Any, _: Any, cls: type[Any], converter: cattrs.
     element's problems reported with its index."""
     if not isinstance(value, list):
         raise FieldProblem("schema.type", "must be a list of tables", "write [{ key = value, ... }, ...]", value)
+    _check_length(value)
     out: list[Any] = []
     errors: list[Exception] = []
     for i, element in enumerate(value):
@@ -254,6 +277,12 @@ def _structure_table_list(value: Any, _: Any, cls: type[Any], converter: cattrs.
     return tuple(out)
 
 
+def _check_length(value: list[Any]) -> None:
+    if len(value) > MAX_LIST_ITEMS:
+        raise FieldProblem("schema.too_many_items", f"has {len(value)} entries, more than {MAX_LIST_ITEMS}",
+                           "list one entry per GPU or NUMA node; no host has that many", value)
+
+
 def _strict_table(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise FieldProblem("schema.type", "must be a table", "write a table of keys and values", value)
@@ -267,6 +296,10 @@ def _check_plain(value: Any) -> None:
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
+            bad_key = next((k for k in node if not isinstance(k, str)), None)
+            if bad_key is not None:  # only a compile_dict caller can write one
+                raise FieldProblem("schema.type", "must hold JSON data: keys must be strings", "quote the key",
+                                   repr(bad_key))
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
@@ -383,9 +416,8 @@ def _collect(exc: BaseException, path: KeyPath, merged: Merged, issues: list[Iss
         elif isinstance(sub, KeyError) and name:  # a required key (a topology node's id or cpus) is missing
             issues.append(Issue(here, merged.where(here), "schema.required", f"`{name}` is required",
                                 f"add {name} = ... to this table"))
-        else:  # cattrs itself refused the value's shape (e.g. a section that is not a table)
-            issues.append(Issue(here, merged.where(here), "schema.type", "must be a table",
-                                "write it as a table of keys", MISSING))
+        else:  # no hook raises anything else: an exception here is a bug, not the user's to fix
+            raise sub
 
 
 def _unknown_key(path: KeyPath, merged: Merged) -> Issue:
@@ -408,7 +440,7 @@ def _unknown_key(path: KeyPath, merged: Merged) -> Issue:
                 break
 
     where = "the document" if len(path) == 1 else f"[{format_path(path[:-1])}]"
-    return Issue(path, merged.where(path), "schema.unknown_key", f"unknown key `{key}` in {where}",
+    return Issue(path, merged.where(path), "schema.unknown_key", f"unknown key `{format_path((key,))}` in {where}",
                  hint or "remove it (`pconf compile` prints every key there is)")
 
 

@@ -12,9 +12,13 @@ import pytest
 import yaml
 
 from pconf.cli import main
+from pconf.cpulist import MAX_NAMED_CPUS
 from pconf.introspect import FIELD_CHECK_RULES
-from pconf.load.layer import MAX_DEPTH, MAX_FILE_BYTES, MAX_LAYERS, MAX_VALUES
+from pconf.load.layer import MAX_DEPTH, MAX_FILE_BYTES, MAX_LAYERS, MAX_OVERRIDES, MAX_VALUES
+from pconf.plan import MAX_RANKS
 from pconf.rules import RULES
+from pconf.schema.parallel import MAX_PARALLEL_SIZE
+from pconf.structure import MAX_LIST_ITEMS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -44,12 +48,18 @@ class TestErrorsGuide:
         assert f"| `{rule_id}` |" in ERRORS
 
     def test_limits(self) -> None:
-        """The limits table states load.layer's constants."""
+        """The limits table states the constants of load.layer, the schema's size bound and the plan's."""
         assert MAX_FILE_BYTES == 1 << 20
         assert "| 1 MiB (1024 KiB) |" in ERRORS
         assert f"| {MAX_DEPTH} levels |" in ERRORS
         assert f"| {MAX_VALUES} |" in ERRORS
         assert f"| {MAX_LAYERS} |" in ERRORS
+        assert f"| {MAX_OVERRIDES} | `load.too_many_overrides` |" in ERRORS
+        assert f"| {MAX_PARALLEL_SIZE} | `schema.bound` |" in ERRORS
+        assert f"| {MAX_RANKS} | `plan.too_many_ranks` |" in ERRORS
+        assert "| 64 bits: -2^63 to 2^63-1 | `load.int_range` |" in ERRORS
+        assert f"| {MAX_LIST_ITEMS} | `schema.too_many_items` |" in ERRORS
+        assert f"| {MAX_NAMED_CPUS} | `schema.too_many_cpus` |" in ERRORS
 
 
 _LINK = re.compile(r"\]\(([^)\s]+)\)")

@@ -162,14 +162,15 @@ class TestSchemaContent:
         assert list(declared) == [a.name for a in attrs.fields(ParallelConfig)]
 
     def test_integer_with_bound(self) -> None:
-        """tensor_parallel_size: an integer, at least 1, default 1, with both descriptions."""
+        """tensor_parallel_size: an integer from 1 to 65536, default 1, with both descriptions."""
         doc = info(attrs.fields(ParallelConfig).tensor_parallel_size).doc
         assert SCHEMA["properties"]["parallel"]["properties"]["tensor_parallel_size"] == {
             "type": "integer",
             "minimum": 1,
+            "maximum": 65536,
             "default": 1,
             "description": doc,
-            "markdownDescription": f"{doc}\n\nDefault: `1`. Allowed: >= 1. Changes the graph hash.",
+            "markdownDescription": f"{doc}\n\nDefault: `1`. Allowed: >= 1; <= 65536. Changes the graph hash.",
         }
 
     def test_exclusive_bound_in_nested_table(self) -> None:

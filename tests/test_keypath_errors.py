@@ -182,9 +182,14 @@ class TestShowValue:
         """A rendering longer than 80 characters is cut to 77 plus an ellipsis."""
         assert show_value("x" * 100) == '"' + "x" * 76 + "..."
 
+    def test_dates_as_written(self) -> None:
+        """A date or time (YAML and TOML have them) is shown as it is written in a file."""
+        assert show_value(datetime.date(2001, 1, 2)) == "2001-01-02"
+        assert show_value(datetime.datetime(2001, 1, 2, 3, 4)) == "2001-01-02T03:04:00"
+
     def test_non_json_values_use_repr(self) -> None:
-        """A value JSON cannot write (a YAML date) is shown with repr."""
-        assert show_value(datetime.date(2001, 1, 2)) == "datetime.date(2001, 1, 2)"
+        """Another value JSON cannot write (from compile_dict) is shown with repr."""
+        assert show_value({1, 2}) == "{1, 2}"
 
 
 class TestIssueRender:

@@ -353,14 +353,14 @@ CASES: list[object] = [
     pytest.param(Case(
         "numa.topology_duplicate_node",
         '[cluster.topology]\nnodes = [{ id = 0, cpus = "0-3" }, { id = 0, cpus = "4-7" }]\n',
-        "c.toml:2:36: cluster.topology.nodes[1].id: node declared twice (got 0); give each node its own id "
+        "c.toml:2:38: cluster.topology.nodes[1].id: node declared twice (got 0); give each node its own id "
         "[numa.topology_duplicate_node]",
         f"[cluster.topology]\n{TWO_NODES}",
     ), id="numa.topology_duplicate_node"),
     pytest.param(Case(
         "numa.topology_cpu_overlap",
         '[cluster.topology]\nnodes = [{ id = 0, cpus = "0-3" }, { id = 1, cpus = "3-7" }]\n',
-        'c.toml:2:36: cluster.topology.nodes[1].cpus: CPU 3 also listed on node 0 (got "3-7"); list each CPU on one '
+        'c.toml:2:46: cluster.topology.nodes[1].cpus: CPU 3 also listed on node 0 (got "3-7"); list each CPU on one '
         "node [numa.topology_cpu_overlap]",
         f"[cluster.topology]\n{TWO_NODES}",
     ), id="numa.topology_cpu_overlap"),

@@ -20,6 +20,7 @@ from pconf.compile import compile_dict, compile_files
 from pconf.errors import ConfigError, Issue, SchemaError
 from pconf.keypath import KeyPath, format_path
 from pconf.schema import ClusterFacts, EPLBConfig, ParallelConfig, SchedulerConfig, info
+from pconf.schema.parallel import MAX_PARALLEL_SIZE
 
 # -- the schema, enumerated -----------------------------------------------------------------------------------
 
@@ -279,6 +280,12 @@ SPEC_BOUNDS: dict[str, tuple[str, int]] = {
     "cluster.devices_per_node": ("ge", 0),
 }
 
+#: pconf's own upper bound (docs/errors.md, "Limits"), on the parallel sizes and nnodes only: no vLLM limit.
+SIZE_BOUNDED = {
+    "parallel.pipeline_parallel_size", "parallel.tensor_parallel_size", "parallel.prefill_context_parallel_size",
+    "parallel.data_parallel_size", "parallel.nnodes", "parallel.decode_context_parallel_size",
+}
+
 #: Every literal set (spec §4; the executor backend also takes a dotted import path).
 SPEC_CHOICES: dict[str, tuple[str, ...]] = {
     "parallel.data_parallel_backend": ("ray", "mp"),
@@ -341,11 +348,12 @@ class TestSchemaMatchesSpec:
         assert defaults == SPEC_DEFAULTS
 
     def test_bounds(self) -> None:
-        """Exactly the spec's bounded fields carry a ge/gt bound, with vLLM's limit, and none has le."""
+        """Exactly the spec's bounded fields carry a ge/gt bound, with vLLM's limit; only the sizes have le."""
+        assert {key for key, a in FIELDS.items() if info(a).le is not None} == SIZE_BOUNDED
+        assert {info(FIELDS[key]).le for key in SIZE_BOUNDED} == {MAX_PARALLEL_SIZE}
         found: dict[str, tuple[str, int]] = {}
         for key, a in FIELDS.items():
             meta = info(a)
-            assert meta.le is None, key
             if meta.ge is not None:
                 found[key] = ("ge", meta.ge)
             if meta.gt is not None:
@@ -422,6 +430,19 @@ class TestBounds:
         sign = ">=" if op == "ge" else ">"
         assert issue.render() == f"<dict>: {key}: must be {sign} {limit} (got {bad}); use {_boundary(key)} or more " \
             "[schema.bound]"
+
+    @pytest.mark.parametrize("key", sorted(SIZE_BOUNDED), ids=str)
+    def test_size_limit(self, key: str) -> None:
+        """A size of MAX_PARALLEL_SIZE passes the key checks; one more is refused with schema.bound."""
+        try:
+            compile_dict(nest(PATHS[key], MAX_PARALLEL_SIZE))
+        except SchemaError as exc:
+            raise AssertionError(str(exc)) from None
+        except ConfigError:  # a rule across keys (e.g. too few GPUs) may refuse it: the size itself is fine
+            pass
+        issue = only_issue(nest(PATHS[key], MAX_PARALLEL_SIZE + 1))
+        assert issue.render() == f"<dict>: {key}: must be <= {MAX_PARALLEL_SIZE} (got {MAX_PARALLEL_SIZE + 1}); " \
+            f"use {MAX_PARALLEL_SIZE} or less [schema.bound]"
 
     @pytest.mark.parametrize(
         ("doc", "rendered"),

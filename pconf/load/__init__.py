@@ -7,6 +7,7 @@ one LoadError holding all of them.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,10 +50,11 @@ def read_layer(text: str, source: str, suffix: str) -> tuple[dict[str, Any], dic
 
 
 def _load_chain(path: Path, display: str, stack: tuple[tuple[str, str], ...], cited: Location,
-                layers: list[Layer], issues: list[Issue]) -> None:
+                layers: list[Layer], issues: list[Issue], cited_key: KeyPath = ()) -> None:
     """Append the layers of ``path``: its ``extends`` files first (depth first, in order), then itself.
 
-    ``stack`` holds (real path, shown name) of the files whose ``extends`` led here, to name a cycle.
+    ``stack`` holds (real path, shown name) of the files whose ``extends`` led here, to name a cycle; ``cited``
+    and ``cited_key`` say where the file was named (an ``extends`` entry, or the command line).
     """
     real = os.path.realpath(path) if stack else ""
     reals = [r for r, _ in stack]
@@ -62,10 +64,11 @@ def _load_chain(path: Path, display: str, stack: tuple[tuple[str, str], ...], ci
                             "extends cycle: " + " -> ".join(names), hint="remove one of the extends entries"))
         return
     if len(layers) + len(stack) >= MAX_LAYERS:
-        issues.append(Issue(("extends",), cited, "load.too_many_layers",
-                            f"more than {MAX_LAYERS} layers", hint="flatten the extends chain"))
+        if not any(i.rule == "load.too_many_layers" for i in issues):  # once: a wide extends list says it once
+            issues.append(Issue(("extends",), cited, "load.too_many_layers",
+                                f"more than {MAX_LAYERS} layers", hint="flatten the extends chain"))
         return
-    parsed = _read(path, display, cited)
+    parsed = _read(path, display, cited, cited_key)
     if isinstance(parsed, Issue):
         issues.append(parsed)
         return
@@ -84,9 +87,13 @@ def _load_chain(path: Path, display: str, stack: tuple[tuple[str, str], ...], ci
     if extends:
         here = (*stack, (real or os.path.realpath(path), display))
         for i, entry in extends:
+            cited_here = locate(where, ("extends", i), Location(display))
+            if not entry.strip():
+                issues.append(Issue(("extends", i), cited_here, "load.extends_type", "an `extends` entry is empty",
+                                    got=entry, hint="name a file, e.g. extends = [\"base.toml\"]"))
+                continue
             shown = os.path.normpath(os.path.join(os.path.dirname(display), entry))
-            _load_chain(path.parent / entry, shown, here, locate(where, ("extends", i), Location(display)), layers,
-                        issues)
+            _load_chain(path.parent / entry, shown, here, cited_here, layers, issues, ("extends", i))
         for key in ("extends", "reset"):
             for p in [p for p in where if p and p[0] == key]:
                 del where[p]
@@ -96,22 +103,53 @@ def _load_chain(path: Path, display: str, stack: tuple[tuple[str, str], ...], ci
     layers.append(Layer(display, data, where, tuple(resets)))
 
 
-def _read(path: Path, display: str, cited: Location) -> tuple[dict[str, Any], dict[KeyPath, Location]] | Issue:
-    """Read and parse one file; an Issue (located where the file was named) if that fails."""
+def _read(path: Path, display: str, cited: Location,
+          key: KeyPath = ()) -> tuple[dict[str, Any], dict[KeyPath, Location]] | Issue:
+    """Read and parse one file; an Issue (located where the file was named, at ``key``) if that fails.
+
+    Only a regular file is read, and at most MAX_FILE_BYTES of it: a directory, a FIFO or a device is refused
+    before a byte is read (a FIFO is opened without blocking), so no file can hang pconf or fill its memory.
+    A symbolic link is followed, but what it leads to must have a cluster-file suffix too.
+    """
     at = cited if cited.is_file else Location(display)
+    if "\x00" in str(path):  # only the Python API can pass one; the OS would refuse it
+        return Issue(key, at, "load.file", f"{display!r} is not a file name: it holds a NUL character",
+                     hint="check the path")
     if path.suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
-        return Issue((), at, "load.file", f"{display}: unknown file type {path.suffix or '(none)'!r}",
+        return Issue(key, at, "load.file", f"{display}: unknown file type {path.suffix or '(none)'!r}",
                      hint="use .toml, .yaml or .yml")
+    real = os.path.realpath(path)
+    suffix = os.path.splitext(real)[1]  # the format of the file a link leads to
+    if suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
+        return Issue(key, at, "load.file", f"{display} is a link to {_shown(real)}, which is not a cluster file",
+                     hint="link to a .toml, .yaml or .yml file, or name the file itself")
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
-        return Issue((), at, "load.file", f"no such file: {display}", hint="check the path")
+        return Issue(key, at, "load.file", f"no such file: {display}", hint="check the path")
     except IsADirectoryError:
-        return Issue((), at, "load.file", f"{display} is a directory, not a cluster file", hint="name a file")
+        return Issue(key, at, "load.file", f"{display} is a directory, not a cluster file", hint="name a file")
     except OSError as exc:
-        return Issue((), at, "load.file", f"cannot read {display}: {exc.strerror}",
+        return Issue(key, at, "load.file", f"cannot read {display}: {exc.strerror}",
                      hint="check the path and its permissions")
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            return Issue(key, at, "load.file", f"{display} is a directory, not a cluster file", hint="name a file")
+        if not stat.S_ISREG(mode):
+            return Issue(key, at, "load.file", f"{display} is {_kind(mode)}, not a regular file",
+                         hint="name a cluster file; pconf does not read pipes or devices")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_FILE_BYTES and (chunk := os.read(fd, MAX_FILE_BYTES + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+        raw = b"".join(chunks)
+    except OSError as exc:
+        return Issue(key, at, "load.file", f"cannot read {display}: {exc.strerror}",
+                     hint="check the path and its permissions")
+    finally:
+        os.close(fd)
     if len(raw) > MAX_FILE_BYTES:
         return Issue((), Location(display), "load.file_too_large",
                      f"the file is larger than {MAX_FILE_BYTES // 1024} KiB", hint="a cluster file is small")
@@ -128,7 +166,25 @@ def _read(path: Path, display: str, cited: Location) -> tuple[dict[str, Any], di
         line = text.count("\n", 0, at_nul) + 1
         return Issue((), Location(display, line, at_nul - text.rfind("\n", 0, at_nul)), "load.nul",
                      "the file contains a NUL character", hint="remove it")
-    return read_layer(text.removeprefix("\ufeff"), display, path.suffix)
+    return read_layer(text.removeprefix("\ufeff"), display, suffix)
+
+
+def _shown(real: str) -> str:
+    """A real path as messages show it: relative when it lies below the working directory."""
+    try:
+        relative = os.path.relpath(real)
+    except ValueError:  # another drive (Windows)
+        return real
+    return real if relative.startswith(os.pardir) else relative
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
 
 
 def _take_list(data: dict[str, Any], where: dict[KeyPath, Location], key: str, display: str,

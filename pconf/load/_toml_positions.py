@@ -100,15 +100,16 @@ class _Stop(Exception):
     """The text is not TOML the scanner can follow; the positions found so far are kept."""
 
 
-def key_positions(text: str) -> dict[KeyPath, tuple[int, int]]:
+def key_positions(text: str, *, latest: bool = False) -> dict[KeyPath, tuple[int, int]]:
     """Map every key path of an already-valid TOML document to the (line, column) of the key, both 1-based.
 
     Paths nest as ``tomllib`` nests the values: array-of-tables elements and inline tables inside
     arrays add their list index (such an inline table is positioned at its ``{``, an array-of-tables
     element at its header's key).  Scalar array elements get no entry.  Invalid input never raises;
-    it may give partial results.
+    it may give partial results.  ``latest``: a table made by dotted keys is positioned at its last
+    mention rather than its first (to name the key a syntax error is about).
     """
-    scanner = _Scanner(text)
+    scanner = _Scanner(text, latest)
     # RecursionError too: ``_MAX_DEPTH`` bounds the nesting, but a caller may already be deep.
     with contextlib.suppress(_Stop, RecursionError):
         scanner.document()
@@ -136,10 +137,11 @@ def _split_bare(key: str, line: int, column: int) -> _Segments:
 class _Scanner:
     """One left-to-right pass over a document, recording the position of every key as it is met."""
 
-    __slots__ = ("array_counts", "counted_to", "line", "line_start", "positions", "text")
+    __slots__ = ("array_counts", "counted_to", "latest", "line", "line_start", "positions", "text")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, latest: bool = False) -> None:
         self.text = text
+        self.latest = latest
         self.positions: dict[KeyPath, tuple[int, int]] = {}
         # Elements created so far for every array of tables, by the array's path.
         self.array_counts: dict[KeyPath, int] = {}
@@ -259,7 +261,10 @@ class _Scanner:
         for name, position in segments:
             path = (*path, name)
             # Tables made by dotted keys are shared with later dotted keys (``a.b = 1``, ``a.c = 2``).
-            positions.setdefault(path, position)
+            if self.latest:
+                positions[path] = position
+            else:
+                positions.setdefault(path, position)
         return path
 
     def define_bare(self, table: KeyPath, key: str, offset: int) -> KeyPath:

@@ -13,6 +13,9 @@ MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 32
 MAX_VALUES = 100_000
 MAX_LAYERS = 64
+MAX_OVERRIDES = 1000
+#: TOML's integer range (64-bit signed), applied to YAML and ``--set`` values too.
+MIN_INT, MAX_INT = -(1 << 63), (1 << 63) - 1
 
 
 @dataclass(frozen=True, slots=True)

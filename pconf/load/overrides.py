@@ -8,7 +8,8 @@ from typing import Any
 
 from pconf.errors import Issue, Location
 from pconf.keypath import KeyPath, parse_dotted
-from pconf.load.layer import Layer
+from pconf.load.layer import MAX_DEPTH, MAX_OVERRIDES, Layer
+from pconf.load.limits import Problem, check_values, int_range, too_deep
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -16,6 +17,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 _UNPARSED = object()
+#: What the YAML reading of a value can say that means "this is not a value": reported as load.set_value.
+_NOT_A_VALUE = frozenset({"load.yaml_syntax", "load.yaml_value", "load.yaml_key", "load.yaml_merge", "load.yaml_node",
+                          "load.duplicate_key"})
 
 
 def parse_value(text: str) -> Any:
@@ -23,24 +27,37 @@ def parse_value(text: str) -> Any:
 
     TOML first, so ``8`` is an int, ``"8"`` a string, ``[0, 1]`` a list and ``1e3`` a float; a bare word
     such as ``mp`` is not TOML and falls through to YAML, which reads it as a string (``null`` as null).
-    Returns ``_UNPARSED`` when neither parses.
+    Returns ``_UNPARSED`` when neither parses, or when the value breaks one of the limits files obey.
     """
+    found = _parse(text, ())
+    return _UNPARSED if isinstance(found, Problem) else found
+
+
+def _parse(text: str, path: KeyPath) -> Any:
+    """``parse_value`` for the value of key ``path``; a Problem (rule ``load.set_value`` when it does not parse)
+    for a value that is refused, checked like a file's values (nesting, 64-bit integers, NUL, YAML tags)."""
+    unparsed = Problem(path, "load.set_value", "the value does not parse as TOML or YAML",
+                       "quote strings, write lists as [a, b]", text)
     if "\n" in text or "\r" in text:
-        return _UNPARSED
+        return unparsed
     try:
         parsed = tomllib.loads(f"v = {text}")
     except tomllib.TOMLDecodeError:
         pass
+    except RecursionError:
+        return too_deep(path)
+    except ValueError:  # an integer of thousands of digits
+        return int_range(path)
     else:
-        if list(parsed) == ["v"]:
-            return parsed["v"]
-        return _UNPARSED
-    import yaml
+        if list(parsed) != ["v"]:
+            return unparsed
+        return check_values(parsed["v"], path) or parsed["v"]
+    from pconf.load.yaml import parse_yaml_value
 
-    try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except (yaml.YAMLError, ValueError):  # ValueError: a scalar the safe constructor cannot build
-        return _UNPARSED
+    found = parse_yaml_value(text, path)
+    if isinstance(found, Problem) and found.rule in _NOT_A_VALUE:
+        return unparsed
+    return found
 
 
 def overrides_layer(overrides: Iterable[str]) -> tuple[Layer, list[Issue]]:
@@ -49,6 +66,12 @@ def overrides_layer(overrides: Iterable[str]) -> tuple[Layer, list[Issue]]:
     where: dict[KeyPath, Location] = {}
     resets: list[tuple[KeyPath, Location]] = []
     issues: list[Issue] = []
+    overrides = list(overrides)
+    if len(overrides) > MAX_OVERRIDES:
+        issues.append(Issue((), Location("<command line>"), "load.too_many_overrides",
+                            f"{len(overrides)} --set overrides, more than {MAX_OVERRIDES}",
+                            hint="write the values in a file and pass it after the others"))
+        return Layer("--set", data, where, ()), issues
     for text in overrides:
         loc = Location("--set", detail=text)
         key, eq, raw = text.partition("=")
@@ -57,6 +80,10 @@ def overrides_layer(overrides: Iterable[str]) -> tuple[Layer, list[Issue]]:
         if path is None:
             issues.append(Issue((), loc, "load.set_key", f"`{key}` is not a dotted key",
                                 hint="write --set section.key=value, e.g. parallel.tensor_parallel_size=8"))
+            continue
+        if len(path) > MAX_DEPTH:
+            deep = too_deep(path[: MAX_DEPTH + 1])
+            issues.append(Issue(deep.path, loc, deep.rule, deep.message, hint=deep.hint))
             continue
         if reset:
             if eq:
@@ -74,10 +101,10 @@ def overrides_layer(overrides: Iterable[str]) -> tuple[Layer, list[Issue]]:
             issues.append(Issue(path, loc, "load.set_value", "empty value",
                                 hint=f"write a value, or --set ~{key} to reset it to its default"))
             continue
-        value = parse_value(raw.strip())
-        if value is _UNPARSED:
-            issues.append(Issue(path, loc, "load.set_value", "the value does not parse as TOML or YAML",
-                                got=raw, hint="quote strings, write lists as [a, b]"))
+        value = _parse(raw.strip(), path)
+        if isinstance(value, Problem):
+            got = raw if value.rule == "load.set_value" else value.got
+            issues.append(Issue(value.path, loc, value.rule, value.message, hint=value.hint, got=got))
             continue
         _put(data, where, path, value, loc, issues)
     return Layer("--set", data, where, tuple(resets)), issues

@@ -31,6 +31,9 @@ All2AllBackend = Literal[
 ]
 ALL2ALL_BACKENDS: tuple[str, ...] = get_args(All2AllBackend)
 EXECUTOR_BACKENDS = ("ray", "mp", "uni", "external_launcher")
+#: The largest parallel size (and node count) pconf accepts: no run has more ranks than this, and it is the
+#: most ``pconf plan`` lays out (plan.MAX_RANKS), so a hostile size cannot make a plan eat the machine.
+MAX_PARALLEL_SIZE = 1 << 16
 
 #: Fields vLLM computes; setting one in a file is an error that says how it is derived.
 DERIVED_FIELDS: dict[str, str] = {
@@ -59,17 +62,21 @@ class ParallelConfig:
     """How an inference deployment is split across devices, processes and nodes."""
 
     pipeline_parallel_size: int = knob(
-        1, ge=1, graph=True, scope="graph", doc="Number of pipeline stages the model's layers are split into."
+        1, ge=1, le=MAX_PARALLEL_SIZE, graph=True, scope="graph",
+        doc="Number of pipeline stages the model's layers are split into.",
     )
     tensor_parallel_size: int = knob(
-        1, ge=1, graph=True, scope="graph", doc="Number of devices each layer's tensors are sharded across."
+        1, ge=1, le=MAX_PARALLEL_SIZE, graph=True, scope="graph",
+        doc="Number of devices each layer's tensors are sharded across.",
     )
     prefill_context_parallel_size: int = knob(
-        1, ge=1, graph=True, scope="graph", doc="Number of ranks a prefill's context is split across (PCP)."
+        1, ge=1, le=MAX_PARALLEL_SIZE, graph=True, scope="graph",
+        doc="Number of ranks a prefill's context is split across (PCP).",
     )
     data_parallel_size: int = knob(
         1,
         ge=1,
+        le=MAX_PARALLEL_SIZE,
         graph=True,
         scope="graph",
         doc="Number of model replicas (DP ranks). MoE layers are sharded over tensor_parallel_size × "
@@ -258,7 +265,9 @@ class ParallelConfig:
         29501, graph=False, scope="launch", doc="torch.distributed rendezvous port for multi-node mp."
     )
     node_rank: int = knob(0, ge=0, graph=False, scope="rank", doc="This node's index, below nnodes.")
-    nnodes: int = knob(1, ge=1, graph=False, scope="launch", doc="Number of nodes of a multi-node mp run.")
+    nnodes: int = knob(
+        1, ge=1, le=MAX_PARALLEL_SIZE, graph=False, scope="launch", doc="Number of nodes of a multi-node mp run."
+    )
     numa_bind: bool = knob(
         False,
         graph=False,
@@ -298,6 +307,7 @@ class ParallelConfig:
     decode_context_parallel_size: int = knob(
         1,
         ge=1,
+        le=MAX_PARALLEL_SIZE,
         graph=True,
         scope="graph",
         doc="Decode context parallelism: splits the KV cache across ranks of the TP group (uses no extra "

@@ -177,43 +177,43 @@ class TestYamlPositions:
 
 class TestTomlSyntaxErrors:
     def test_unclosed_header(self) -> None:
-        """An unclosed table header is reported at tomllib's position."""
+        """An unclosed table header is reported at tomllib's position, naming the table."""
         write("a.toml", "[parallel\n")
         assert errors(["a.toml"]) == [
-            "a.toml:1:10: <document>: TOML syntax error: Expected ']' at the end of a table declaration; "
+            "a.toml:1:10: parallel: TOML syntax error: Expected ']' at the end of a table declaration; "
             "fix the file's syntax [load.toml_syntax]"
         ]
 
     def test_missing_value(self) -> None:
-        """A key without a value is an invalid value at the end of the line."""
+        """A key without a value is an invalid value at the end of the line, naming the key."""
         write("a.toml", "[parallel]\ntensor_parallel_size = \n")
         assert errors(["a.toml"]) == [
-            "a.toml:2:24: <document>: TOML syntax error: Invalid value; fix the file's syntax [load.toml_syntax]"
+            "a.toml:2:24: parallel.tensor_parallel_size: TOML syntax error: Invalid value; fix the file's syntax "
+            "[load.toml_syntax]"
         ]
 
     def test_duplicate_key(self) -> None:
-        """A key written twice is a TOML error on the second one."""
+        """A key written twice is a duplicate key on the second one, naming the line of the first, as in YAML."""
         write("a.toml", "a = 1\na = 2\n")
         assert errors(["a.toml"]) == [
-            "a.toml:2:6: <document>: TOML syntax error: Cannot overwrite a value; fix the file's syntax "
-            "[load.toml_syntax]"
+            "a.toml:2:1: a: duplicate key `a` (first written at line 1); keep one of them [load.duplicate_key]"
         ]
 
 
 class TestYamlSyntaxErrors:
     def test_unclosed_flow_sequence(self) -> None:
-        """An unclosed flow sequence is reported where the parser gave up."""
+        """An unclosed flow sequence is reported where the parser gave up, naming the key being read."""
         write("a.yaml", "a: [1\n")
         assert errors(["a.yaml"]) == [
-            "a.yaml:2:1: <document>: YAML syntax error: did not find expected ',' or ']'; fix the file's syntax "
+            "a.yaml:2:1: a: YAML syntax error: did not find expected ',' or ']'; fix the file's syntax "
             "[load.yaml_syntax]"
         ]
 
     def test_mapping_value_in_scalar(self) -> None:
-        """A second colon on a line is a syntax error at that colon."""
+        """A second colon on a line is a syntax error at that colon, naming the key of the line."""
         write("a.yaml", "parallel:\n  a: b: c\n")
         assert errors(["a.yaml"]) == [
-            "a.yaml:2:7: <document>: YAML syntax error: mapping values are not allowed in this context; "
+            "a.yaml:2:7: parallel.a: YAML syntax error: mapping values are not allowed in this context; "
             "fix the file's syntax [load.yaml_syntax]"
         ]
 
@@ -421,10 +421,10 @@ class TestFileContents:
         assert (layer.data, layer.where) == ({}, {})
 
     def test_deep_toml_nesting(self) -> None:
-        """TOML nested past the limit is refused, naming the path down to the limit."""
+        """TOML nested past the limit is refused at its key, naming the first value too deep (as YAML does)."""
         write("a.toml", "a = " + "[" * 40 + "]" * 40 + "\n")
         assert errors(["a.toml"]) == [
-            f"a.toml: a{'[0]' * (MAX_DEPTH - 1)}: nesting deeper than {MAX_DEPTH} levels; a cluster document is "
+            f"a.toml:1:1: a{'[0]' * MAX_DEPTH}: nesting deeper than {MAX_DEPTH} levels; a cluster document is "
             "a few tables deep [load.too_deep]"
         ]
 
@@ -432,8 +432,8 @@ class TestFileContents:
         """A table header nested past the limit is refused too."""
         write("a.toml", "[" + ".".join(["t"] * 40) + "]\n")
         assert errors(["a.toml"]) == [
-            f"a.toml: {'.'.join(['t'] * MAX_DEPTH)}: nesting deeper than {MAX_DEPTH} levels; a cluster document "
-            "is a few tables deep [load.too_deep]"
+            f"a.toml:1:66: {'.'.join(['t'] * (MAX_DEPTH + 1))}: nesting deeper than {MAX_DEPTH} levels; a cluster "
+            "document is a few tables deep [load.too_deep]"
         ]
 
     def test_toml_nesting_that_would_overflow_the_stack(self) -> None:
@@ -444,8 +444,8 @@ class TestFileContents:
         except RecursionError:
             raise AssertionError("RecursionError while loading") from None
         assert found == [
-            f"a.toml: <document>: nesting deeper than {MAX_DEPTH} levels; a cluster document is a few tables deep "
-            "[load.too_deep]"
+            f"a.toml:1:{5 + MAX_DEPTH}: a: nesting deeper than {MAX_DEPTH} levels; a cluster document is a few "
+            "tables deep [load.too_deep]"
         ]
 
 
@@ -480,7 +480,7 @@ class TestFileErrors:
         write("bad.yaml", "a: [1\n")
         assert errors(["nope.toml", "bad.yaml"]) == [
             "nope.toml: <document>: no such file: nope.toml; check the path [load.file]",
-            "bad.yaml:2:1: <document>: YAML syntax error: did not find expected ',' or ']'; fix the file's syntax "
+            "bad.yaml:2:1: a: YAML syntax error: did not find expected ',' or ']'; fix the file's syntax "
             "[load.yaml_syntax]",
         ]
 
@@ -637,14 +637,14 @@ class TestExtends:
     def test_missing_target(self) -> None:
         """A missing extends target is reported at the extends line of the file that names it."""
         write("m.toml", '# comment\n\nextends = ["nope.toml"]\n')
-        assert errors(["m.toml"]) == ["m.toml:3:1: <document>: no such file: nope.toml; check the path [load.file]"]
+        assert errors(["m.toml"]) == ["m.toml:3:1: extends[0]: no such file: nope.toml; check the path [load.file]"]
 
     def test_missing_target_in_yaml(self) -> None:
         """In YAML a missing target is located at its sequence item."""
         write("ok.yaml", "a: 1\n")
         write("m.yaml", "extends:\n  - ok.yaml\n  - sub/nope.yaml\n")
         assert errors(["m.yaml"]) == [
-            "m.yaml:3:5: <document>: no such file: sub/nope.yaml; check the path [load.file]"
+            "m.yaml:3:5: extends[1]: no such file: sub/nope.yaml; check the path [load.file]"
         ]
 
     def test_broken_target_is_reported_in_its_own_file(self) -> None:
@@ -652,7 +652,7 @@ class TestExtends:
         write("base.toml", "a = \n")
         write("a.toml", 'extends = "base.toml"\n')
         assert errors(["a.toml"]) == [
-            "base.toml:1:5: <document>: TOML syntax error: Invalid value; fix the file's syntax [load.toml_syntax]"
+            "base.toml:1:5: a: TOML syntax error: Invalid value; fix the file's syntax [load.toml_syntax]"
         ]
 
     @pytest.mark.parametrize(("value", "got"), [("[1]", "[1]"), ("3", "3"), ('{a = "b"}', '{"a": "b"}')])

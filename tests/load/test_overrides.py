@@ -265,9 +265,9 @@ class TestMalformedOverrides:
         ]
 
     def test_value_with_newline(self) -> None:
-        """A value spanning lines is refused, showing it escaped."""
+        """A value spanning lines is refused, shown escaped: the issue stays one line."""
         assert issues_of(["parallel.master_addr=a\nb"]) == [
-            '--set parallel.master_addr=a\nb: parallel.master_addr: the value does not parse as TOML or YAML '
+            '--set parallel.master_addr=a\\nb: parallel.master_addr: the value does not parse as TOML or YAML '
             '(got "a\\nb"); quote strings, write lists as [a, b] [load.set_value]'
         ]
 
