@@ -9,7 +9,6 @@ obey the limits of ``pconf.load.limits`` (64-bit integers, no NUL).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -300,10 +299,13 @@ def _events(text: str) -> Iterator[Any]:
 def _too_deep_node(text: str, prefix: KeyPath = ()) -> tuple[Problem, Any] | None:
     """The first node nested deeper than MAX_DEPTH, found on the event stream (nothing is composed), or None.
 
-    A syntax error ends the check: composing reports it.
+    A syntax error ends the check: composing reports it. libyaml 0.2.6 and later (PyYAML 6.0.4's wheels) refuse
+    nesting past 1000 levels in the scanner, which reads up to 1024 characters ahead of the parser, so in a run
+    of ``[[[[...`` that error comes before the parser's 33rd level: the check then reads the text up to the
+    error, where the scanner stops at the end instead, and finds the same node older libyaml versions do.
     """
     paths = _EventPaths(prefix)
-    with contextlib.suppress(yaml.YAMLError):
+    try:
         for event in _events(text):
             if isinstance(event, CollectionEndEvent):
                 paths.end()
@@ -312,7 +314,23 @@ def _too_deep_node(text: str, prefix: KeyPath = ()) -> tuple[Problem, Any] | Non
                 # reported at the value, as the walker does (a collection used as a key nests too)
                 if len(path) > MAX_DEPTH and (not is_key or isinstance(event, CollectionStartEvent)):
                     return too_deep(path[: MAX_DEPTH + 1]), event.start_mark
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        if mark is not None and "nesting depth" in (exc.problem or ""):
+            cut = _offset(text, mark.line, mark.column)
+            if 0 < cut < len(text):
+                return _too_deep_node(text[:cut], prefix)
+    except yaml.YAMLError:
+        pass
     return None
+
+
+def _offset(text: str, line: int, column: int) -> int:
+    """The character offset of a 0-based (line, column) mark."""
+    start = 0
+    for _ in range(line):
+        start = text.find("\n", start) + 1
+    return start + column
 
 
 def _path_at(text: str, line: int, column: int) -> KeyPath:
