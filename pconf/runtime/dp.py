@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from datetime import timedelta
 
 import torch
@@ -70,23 +72,43 @@ def stateless_dp_group(plan: Plan, dp_rank: int, *, ports: DPPorts | None = None
     seconds = timeout if timeout is not None else float(p.cpu_distributed_timeout_seconds or 1800)
     ports = ports or DPPorts.of(plan)
     key = DP_PORT_KEY.format(name=name)
-    last: Exception | None = None
+    taken: list[int] = []
     for _ in range(retries):
         # Following DP rank 0 through the coordination store (get() waits for it), or walking the sequence.
         port = int(coord_store.get(key)) if coord_store is not None and dp_rank != 0 else ports.next()
-        try:
-            store = TCPStore(host, port, size, dp_rank == 0, timedelta(seconds=seconds), wait_for_workers=False)
-        except dist.DistError as exc:
-            if "EADDRINUSE" not in str(exc) or dp_rank != 0:
-                raise
-            last = exc  # the port is taken: move on to the next one (every rank walks the same sequence)
+        listen_fd = _listen(port) if dp_rank == 0 else None
+        if dp_rank == 0 and listen_fd is None:
+            taken.append(port)  # the port is taken: move on to the next one (every rank walks the same sequence)
             continue
+        store = TCPStore(host, port, size, dp_rank == 0, timedelta(seconds=seconds), wait_for_workers=False,
+                         master_listen_fd=listen_fd)
         if coord_store is not None and dp_rank == 0:
             coord_store.set(key, str(port))
         prefixed = PrefixStore(f"tcp://{host}:{port}", store)
         return gloo_group(prefixed, dp_rank, size, timedelta(seconds=seconds)), store
-    assert last is not None  # the loop only repeats after an EADDRINUSE
-    raise last
+    raise OSError(errno.EADDRINUSE, f"the DP master ports {', '.join(map(str, taken))} are all in use "
+                                    f"({retries} attempts)")
+
+
+def _listen(port: int) -> int | None:
+    """A socket listening on ``port`` on every interface, as TCPStore's own server listens: its file descriptor,
+    which the store takes over; None if the port is taken (EADDRINUSE).
+
+    Binding here rather than in TCPStore leaves no window between choosing the port and listening on it, and
+    keeps no exception past a taken port: one held across the retries would keep the frames, and so the store
+    and group made after it, in a reference cycle that only the garbage collector frees, at interpreter exit,
+    while gloo's threads still run (they abort the process then).
+    """
+    try:
+        if socket.has_dualstack_ipv6():
+            sock = socket.create_server(("", port), family=socket.AF_INET6, dualstack_ipv6=True)
+        else:
+            sock = socket.create_server(("", port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return None
+        raise
+    return sock.detach()
 
 
 def sync_dp_state(group: ProcessGroup, has_unfinished: bool, pending_pause: bool) -> tuple[bool, bool]:

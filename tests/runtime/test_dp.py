@@ -118,3 +118,50 @@ class TestDPPorts:
         """A prepared pool is used from its end, then the master port counts up (spec §12.1)."""
         ports = DPPorts(29500, [41000, 41001, 41002])
         assert [ports.next() for _ in range(5)] == [41002, 41001, 41000, 29500, 29501]
+
+
+class TestTakenPorts:
+    """DP rank 0 walking past taken ports, in this process with real sockets (DP = 1: a group of one)."""
+
+    def test_group_is_freed_without_the_collector(self, no_leftovers: Path) -> None:
+        """Past a taken port, the store and group are freed as soon as the caller drops them: nothing keeps them
+        in a reference cycle until interpreter exit, where gloo's threads would abort the process."""
+        import gc
+        import weakref
+
+        import pconf
+        from pconf.runtime.dp import stateless_dp_group
+
+        config = write_config(no_leftovers / "c.toml", {"data_parallel_size": 1})
+        first = _configured_dp_port(config)
+        squatter = socket.create_server(("127.0.0.1", first))
+        gc.disable()
+        try:
+            group, store = stateless_dp_group(pconf.plan_files([config]), 0, timeout=30)
+            assert store.port == first + 1
+            refs = [weakref.ref(group), weakref.ref(store)]
+            del group, store
+            assert [ref() for ref in refs] == [None, None]
+        finally:
+            gc.enable()
+            squatter.close()
+
+    def test_every_port_taken(self, no_leftovers: Path) -> None:
+        """After ``retries`` taken ports, rank 0 raises EADDRINUSE naming each port it tried."""
+        import errno
+
+        import pconf
+        from pconf.runtime.dp import stateless_dp_group
+
+        config = write_config(no_leftovers / "c.toml", {"data_parallel_size": 2})
+        pool = free_ports(3)
+        squatters = [socket.create_server(("127.0.0.1", port)) for port in pool]
+        try:
+            with pytest.raises(OSError, match="are all in use") as caught:
+                stateless_dp_group(pconf.plan_files([config]), 0, ports=DPPorts(pool[0], list(pool)), retries=3)
+        finally:
+            for squatter in squatters:
+                squatter.close()
+        assert caught.value.errno == errno.EADDRINUSE
+        assert caught.value.strerror == (f"the DP master ports {pool[2]}, {pool[1]}, {pool[0]} are all in use "
+                                         "(3 attempts)")
