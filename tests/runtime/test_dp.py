@@ -139,9 +139,9 @@ class TestTakenPorts:
         try:
             group, store = stateless_dp_group(pconf.plan_files([config]), 0, timeout=30)
             assert store.port == first + 1
-            refs = [weakref.ref(group), weakref.ref(store)]
+            group_ref, store_ref = weakref.ref(group), weakref.ref(store)
             del group, store
-            assert [ref() for ref in refs] == [None, None]
+            assert (group_ref(), store_ref()) == (None, None)
         finally:
             gc.enable()
             squatter.close()
