@@ -115,9 +115,13 @@ def _plain_errors(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("case", CASES)
 def test_case(case: str, tmp_path: Path) -> None:
-    """The case exits with its expected code and prints exactly its expected stderr."""
-    code, stderr = run_in_process(prepare(case, tmp_path))
+    """The case exits with its expected code and prints exactly its expected stderr, and leaves its directory
+    as it was: no case writes a file (``!!python/object/apply:os.system ["touch pwned"]`` runs nothing)."""
+    here = prepare(case, tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    code, stderr = run_in_process(here)
     assert (code, stderr) == expected_of(case)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
 @pytest.mark.parametrize("case", SUBPROCESS_CASES)
