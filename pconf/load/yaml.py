@@ -40,9 +40,12 @@ _MERGE = f"{_CORE}merge"
 _STR = f"{_CORE}str"
 _INT = f"{_CORE}int"
 #: libyaml's composer recurses in C without a limit: nesting in the tens of thousands overflows the C stack
-#: and kills the process. A text this short cannot nest deeper than is safe; a longer one has its nesting
-#: checked on the event stream before it is composed.
-_COMPOSE_UNCHECKED_CHARS = 1000
+#: and kills the process. Nesting this deep is safe to compose (the walker then refuses what passes MAX_DEPTH);
+#: a text that could nest deeper has its nesting checked on the event stream first.
+_SAFE_COMPOSE_DEPTH = 1000
+#: Every collection needs a character of its own from these: a block sequence a `-`, a block mapping a `:` (or
+#: `?`) per entry, a flow collection its bracket. So a text nests at most one level deeper than it has them.
+_COLLECTION_CHARS = "-:?[{"
 
 
 class _Mark(NamedTuple):
@@ -209,7 +212,7 @@ def _compose(text: str, prefix: KeyPath = ()) -> Node | tuple[Problem, Any] | No
 
     ``prefix``: where the text's value sits (a ``--set`` key), for nesting and the problem's path.
     """
-    if len(text) > _COMPOSE_UNCHECKED_CHARS:
+    if len(text) > _SAFE_COMPOSE_DEPTH and sum(map(text.count, _COLLECTION_CHARS)) >= _SAFE_COMPOSE_DEPTH:
         deep = _too_deep_node(text, prefix)
         if deep is not None:
             return deep

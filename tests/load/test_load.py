@@ -336,9 +336,11 @@ class TestYamlRefusals:
             "multiply a document; write the values out [load.too_many_values]"
         ]
 
-    def test_nesting_limit(self) -> None:
-        """Nesting deeper than the limit is refused at the first value too deep."""
-        write("a.yaml", "a: " + "[" * 40 + "]" * 40 + "\n")
+    @pytest.mark.parametrize("tail", ["", "# a comment\n" * 200, "b: [" + "-1, " * 1000 + "]\n"])
+    def test_nesting_limit(self, tail: str) -> None:
+        """Nesting deeper than the limit is refused at the first value too deep: in a short file, a long one with
+        few collection characters (composed, then walked) and one with many (checked on the event stream)."""
+        write("a.yaml", "a: " + "[" * 40 + "]" * 40 + "\n" + tail)
         assert errors(["a.yaml"]) == [
             f"a.yaml:1:{4 + MAX_DEPTH}: a{'[0]' * MAX_DEPTH}: nesting deeper than {MAX_DEPTH} levels; a cluster "
             "document is a few tables deep [load.too_deep]"
