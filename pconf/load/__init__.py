@@ -56,9 +56,13 @@ def _load_chain(path: Path, display: str, stack: tuple[tuple[str, str], ...], ci
     ``stack`` holds (real path, shown name) of the files whose ``extends`` led here, to name a cycle; ``cited``
     and ``cited_key`` say where the file was named (an ``extends`` entry, or the command line).
     """
-    real = os.path.realpath(path) if stack else ""
+    if "\x00" in str(path):  # only the Python API can pass one; the OS would refuse it
+        issues.append(Issue(cited_key, cited if cited.is_file else Location(display), "load.file",
+                            f"{display!r} is not a file name: it holds a NUL character", hint="check the path"))
+        return
+    real = os.path.realpath(path)
     reals = [r for r, _ in stack]
-    if real and real in reals:
+    if real in reals:
         names = [shown for _, shown in stack[reals.index(real):]] + [display]
         issues.append(Issue(("extends",), cited, "load.extends_cycle",
                             "extends cycle: " + " -> ".join(names), hint="remove one of the extends entries"))
@@ -68,7 +72,7 @@ def _load_chain(path: Path, display: str, stack: tuple[tuple[str, str], ...], ci
             issues.append(Issue(("extends",), cited, "load.too_many_layers",
                                 f"more than {MAX_LAYERS} layers", hint="flatten the extends chain"))
         return
-    parsed = _read(path, display, cited, cited_key)
+    parsed = _read(path, real, display, cited, cited_key)
     if isinstance(parsed, Issue):
         issues.append(parsed)
         return
@@ -85,7 +89,7 @@ def _load_chain(path: Path, display: str, stack: tuple[tuple[str, str], ...], ci
         else:
             resets.append((key_path, Location(loc.source, loc.line, loc.col, "reset")))
     if extends:
-        here = (*stack, (real or os.path.realpath(path), display))
+        here = (*stack, (real, display))
         for i, entry in extends:
             cited_here = locate(where, ("extends", i), Location(display))
             if not entry.strip():
@@ -103,22 +107,19 @@ def _load_chain(path: Path, display: str, stack: tuple[tuple[str, str], ...], ci
     layers.append(Layer(display, data, where, tuple(resets)))
 
 
-def _read(path: Path, display: str, cited: Location,
+def _read(path: Path, real: str, display: str, cited: Location,
           key: KeyPath = ()) -> tuple[dict[str, Any], dict[KeyPath, Location]] | Issue:
-    """Read and parse one file; an Issue (located where the file was named, at ``key``) if that fails.
+    """Read and parse one file (``real``: its real path); an Issue (located where the file was named, at
+    ``key``) if that fails.
 
     Only a regular file is read, and at most MAX_FILE_BYTES of it: a directory, a FIFO or a device is refused
     before a byte is read (a FIFO is opened without blocking), so no file can hang pconf or fill its memory.
     A symbolic link is followed, but what it leads to must have a cluster-file suffix too.
     """
     at = cited if cited.is_file else Location(display)
-    if "\x00" in str(path):  # only the Python API can pass one; the OS would refuse it
-        return Issue(key, at, "load.file", f"{display!r} is not a file name: it holds a NUL character",
-                     hint="check the path")
     if path.suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
         return Issue(key, at, "load.file", f"{display}: unknown file type {path.suffix or '(none)'!r}",
                      hint="use .toml, .yaml or .yml")
-    real = os.path.realpath(path)
     suffix = os.path.splitext(real)[1]  # the format of the file a link leads to
     if suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
         return Issue(key, at, "load.file", f"{display} is a link to {_shown(real)}, which is not a cluster file",

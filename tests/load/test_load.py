@@ -452,6 +452,13 @@ class TestFileContents:
 
 
 class TestFileErrors:
+    def test_nul_in_path(self) -> None:
+        """A path holding NUL (only the Python API can pass one) is refused, not handed to the OS."""
+        assert errors(["a\x00.toml"]) == [
+            "a\\u0000.toml: <document>: 'a\\x00.toml' is not a file name: it holds a NUL character; check the path "
+            "[load.file]"
+        ]
+
     def test_missing_file(self) -> None:
         """A missing file on the command line is named."""
         assert errors(["nope.toml"]) == ["nope.toml: <document>: no such file: nope.toml; check the path [load.file]"]
