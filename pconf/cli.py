@@ -475,26 +475,18 @@ def _hash(args: argparse.Namespace) -> int:
 
 def _read_lock(path: str, problem_of: Callable[[object], str | None]) -> dict[str, Any]:
     """Read a lock file: a regular file of at most 1 MiB (a FIFO or a device is refused unread), JSON."""
-    import stat
-
     from pconf.errors import Issue, LoadError, Location
+    from pconf.load.files import NotRegularFile, read_bounded
 
     lock: Any = None
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        try:
-            regular = stat.S_ISREG(os.fstat(fd).st_mode)
-            raw = b""
-            while regular and len(raw) <= _MAX_LOCK_BYTES and (chunk := os.read(fd, _MAX_LOCK_BYTES + 1 - len(raw))):
-                raw += chunk
-        finally:
-            os.close(fd)
+        raw = read_bounded(path, _MAX_LOCK_BYTES)
+    except NotRegularFile:
+        problem: str | None = "the lock is not a regular file"
     except OSError as exc:
-        problem: str | None = f"cannot read the lock: {exc.strerror}"
+        problem = f"cannot read the lock: {exc.strerror}"
     else:
-        if not regular:
-            problem = "the lock is not a regular file"
-        elif len(raw) > _MAX_LOCK_BYTES:
+        if len(raw) > _MAX_LOCK_BYTES:
             problem = "the lock is larger than 1 MiB"
         else:
             try:

@@ -34,7 +34,7 @@ ALLOWED: dict[str, set[str]] = {
     "serve_args": {"plan", "schema"},
     "introspect": {"schema", "rules", "hashing", "load"},
     "cli": {"compile", "emit", "errors", "hashing", "plan", "serve_args", "runtime", "introspect", "numa",
-            "cpulist"},
+            "cpulist", "load"},
     "__init__": {"compile", "errors", "schema", "resolve", "hashing", "plan"},
     "__main__": {"cli"},
     "runtime": {"runtime", "plan", "hashing", "resolve", "errors", "keypath", "schema", "compile", "emit", "numa",

@@ -7,13 +7,13 @@ one LoadError holding all of them.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pconf.errors import Issue, LoadError, Location
 from pconf.keypath import KeyPath, parse_dotted
+from pconf.load.files import NotRegularFile, read_bounded
 from pconf.load.layer import MAX_FILE_BYTES, MAX_LAYERS, Layer, locate
 from pconf.load.overrides import overrides_layer
 
@@ -112,9 +112,8 @@ def _read(path: Path, real: str, display: str, cited: Location,
     """Read and parse one file (``real``: its real path); an Issue (located where the file was named, at
     ``key``) if that fails.
 
-    Only a regular file is read, and at most MAX_FILE_BYTES of it: a directory, a FIFO or a device is refused
-    before a byte is read (a FIFO is opened without blocking), so no file can hang pconf or fill its memory.
-    A symbolic link is followed, but what it leads to must have a cluster-file suffix too.
+    Only a regular file is read, and at most MAX_FILE_BYTES of it (``read_bounded``). A symbolic link is
+    followed, but what it leads to must have a cluster-file suffix too.
     """
     at = cited if cited.is_file else Location(display)
     if path.suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
@@ -125,32 +124,17 @@ def _read(path: Path, real: str, display: str, cited: Location,
         return Issue(key, at, "load.file", f"{display} is a link to {_shown(real)}, which is not a cluster file",
                      hint="link to a .toml, .yaml or .yml file, or name the file itself")
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        raw = read_bounded(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         return Issue(key, at, "load.file", f"no such file: {display}", hint="check the path")
-    except IsADirectoryError:
-        return Issue(key, at, "load.file", f"{display} is a directory, not a cluster file", hint="name a file")
-    except OSError as exc:
-        return Issue(key, at, "load.file", f"cannot read {display}: {exc.strerror}",
-                     hint="check the path and its permissions")
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
+    except NotRegularFile as exc:
+        if exc.kind == "a directory":
             return Issue(key, at, "load.file", f"{display} is a directory, not a cluster file", hint="name a file")
-        if not stat.S_ISREG(mode):
-            return Issue(key, at, "load.file", f"{display} is {_kind(mode)}, not a regular file",
-                         hint="name a cluster file; pconf does not read pipes or devices")
-        chunks: list[bytes] = []
-        size = 0
-        while size <= MAX_FILE_BYTES and (chunk := os.read(fd, MAX_FILE_BYTES + 1 - size)):
-            chunks.append(chunk)
-            size += len(chunk)
-        raw = b"".join(chunks)
+        return Issue(key, at, "load.file", f"{display} is {exc.kind}, not a regular file",
+                     hint="name a cluster file; pconf does not read pipes or devices")
     except OSError as exc:
         return Issue(key, at, "load.file", f"cannot read {display}: {exc.strerror}",
                      hint="check the path and its permissions")
-    finally:
-        os.close(fd)
     if len(raw) > MAX_FILE_BYTES:
         return Issue((), Location(display), "load.file_too_large",
                      f"the file is larger than {MAX_FILE_BYTES // 1024} KiB", hint="a cluster file is small")
@@ -177,15 +161,6 @@ def _shown(real: str) -> str:
     except ValueError:  # another drive (Windows)
         return real
     return real if relative.startswith(os.pardir) else relative
-
-
-def _kind(mode: int) -> str:
-    """What a file that is not a regular file is, in words."""
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return name
-    return "a special file"
 
 
 def _take_list(data: dict[str, Any], where: dict[KeyPath, Location], key: str, display: str,
