@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from pconf.errors import ConfigError, Issue, Location
+from pconf.errors import ConfigError, Issue, Location, shorten
 from pconf.hashing import graph_hash
 from pconf.keypath import KeyPath, format_path
 from pconf.schema.parallel import DERIVED_FIELD_AFTER
@@ -158,7 +158,8 @@ def numa_lines(plan: Plan, ranks: list[int]) -> list[str]:
         if b is None:
             continue
         cpus = b.cpus if b.cpus is not None else b.as_dict()["allowed_cpus"]
-        rows.append([str(r), str(b.gpu_index), ",".join(map(str, b.nodes)), _short(cpus or "?"), b.numactl_command])
+        rows.append([str(r), str(b.gpu_index), ",".join(map(str, b.nodes)), shorten(cpus or "?", 40),
+                     b.numactl_command])
         dp = plan.rank(r).dp
         if dp not in seen:
             seen.add(dp)
@@ -169,10 +170,6 @@ def numa_lines(plan: Plan, ranks: list[int]) -> list[str]:
     lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     lines += ["  " + "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     return lines + engines
-
-
-def _short(cpus: str) -> str:
-    return cpus if len(cpus) <= 40 else cpus[:37] + "..."
 
 
 def _span(group: list[int]) -> str:

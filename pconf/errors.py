@@ -38,7 +38,7 @@ class Location(NamedTuple):
         if not self.detail:
             return self.source
         if self.source == "--set":  # the override as typed, cut short: a value can be a whole document
-            return f"--set {self.detail if len(self.detail) <= 100 else self.detail[:97] + '...'}"
+            return f"--set {shorten(self.detail, 100)}"
         if self.source == "derived":
             return f"derived: {self.detail}"
         return f"{self.source} ({self.detail})"
@@ -73,7 +73,13 @@ def show_value(value: object) -> str:
             text = repr(value)
         except ValueError:  # an int too long for str() (Python's int_max_str_digits)
             text = f"<a {type(value).__name__} too long to show>"
-    return text if len(text) <= 80 else text[:77] + "..."
+    return shorten(text, 80)
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` cut to at most ``limit`` characters, ending in ``...`` where it was cut: one issue stays one
+    readable line however long a value, a list or an override is."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 #: Characters that would break an issue's single line or drive the terminal (line breaks, escapes, DEL, C1).

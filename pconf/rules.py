@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from pconf.errors import MISSING, Issue, Location, Severity
+from pconf.errors import MISSING, Issue, Location, Severity, shorten
 from pconf.keypath import KeyPath
 from pconf.resolve import UBATCH_A2A, ResolvedConfig
 
@@ -229,12 +229,7 @@ def _cpus(cpus: list[int]) -> str:
     """``CPU 3`` or ``CPUs 2-3``: a set of CPUs in words."""
     from pconf.cpulist import format_cpu_list
 
-    return f"CPU{'s' if len(cpus) > 1 else ''} {_cut(format_cpu_list(cpus))}"
-
-
-def _cut(text: str) -> str:
-    """A long list (of CPUs, of nodes) cut short for a message: one issue stays one readable line."""
-    return text if len(text) <= 60 else text[:57] + "..."
+    return f"CPU{'s' if len(cpus) > 1 else ''} {shorten(format_cpu_list(cpus))}"
 
 
 def _too_short(key: KeyPath, values: tuple[object, ...], used: int, what: str) -> Finding:
@@ -335,7 +330,7 @@ def _numa_unknown_node(r: ResolvedConfig) -> list[Finding]:
     if not p.numa_bind or p.numa_bind_nodes is None or topology is None or not topology.nodes:
         return []
     ids = {n.id for n in topology.nodes}
-    shown = _cut(", ".join(map(str, sorted(ids))))
+    shown = shorten(", ".join(map(str, sorted(ids))))
     return [Finding((*_par("numa_bind_nodes"), i), f"the host has no NUMA node {node} (its nodes: {shown})",
                     "use a node of cluster.topology.nodes", node)
             for i, node in enumerate(p.numa_bind_nodes) if node not in ids]
@@ -351,7 +346,7 @@ def _numa_unknown_cpu(r: ResolvedConfig) -> list[Finding]:
     from pconf.numa import node_cpus
 
     known = {c for cpus in node_cpus(topology).values() for c in cpus}
-    shown = _cut(format_cpu_list(known))
+    shown = shorten(format_cpu_list(known))
     found = []
     for i, entry in enumerate(p.numa_bind_cpus):
         missing = sorted(set(parse_cpu_list(entry)) - known)
@@ -380,7 +375,7 @@ def _numa_off_node(r: ResolvedConfig) -> list[Finding]:
         off = sorted((set(parse_cpu_list(entry)) & known) - set(by_node.get(node, ())))  # unknown CPUs: an error
         if node in by_node and off:
             if node not in shown:
-                shown[node] = _cut(format_cpu_list(by_node[node]))
+                shown[node] = shorten(format_cpu_list(by_node[node]))
             found.append(Finding((*_par("numa_bind_cpus"), i), f"{_cpus(off)} outside GPU {i}'s "
                                  f"NUMA node {node}", f"use CPUs of node {node} ({shown[node]})", entry))
     return found

@@ -24,7 +24,7 @@ from yaml.events import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from pconf.errors import Issue, Location
+from pconf.errors import Issue, Location, shorten
 from pconf.keypath import KeyPath
 from pconf.load.layer import MAX_DEPTH, MAX_VALUES
 from pconf.load.limits import Problem, int_range, nul, out_of_range, too_deep, too_many_values
@@ -102,8 +102,8 @@ class _Walker:
                 if tag == _INT and sum(c.isdigit() for c in node.value) > 19:  # more digits than int() converts
                     raise _Refused(node, int_range(path)) from None
                 raise _refused(node, path, "load.yaml_value",
-                               f"cannot read {_short(node.value)!r} as {tag.rsplit(':', 1)[-1]}",
-                               f"fix the value ({_short(str(exc))})") from None
+                               f"cannot read {shorten(node.value)!r} as {tag.rsplit(':', 1)[-1]}",
+                               f"fix the value ({shorten(str(exc))})") from None
             if out_of_range(value):
                 raise _Refused(node, int_range(path, value))
             return value
@@ -355,7 +355,3 @@ def _path_at(text: str, line: int, column: int) -> KeyPath:
     except yaml.YAMLError:
         pass
     return found if found is not None else paths.open_path()
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 60 else text[:57] + "..."
