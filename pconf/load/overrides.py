@@ -16,26 +16,19 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-_UNPARSED = object()
 #: What the YAML reading of a value can say that means "this is not a value": reported as load.set_value.
 _NOT_A_VALUE = frozenset({"load.yaml_syntax", "load.yaml_value", "load.yaml_key", "load.yaml_merge", "load.yaml_node",
                           "load.duplicate_key"})
 
 
-def parse_value(text: str) -> Any:
-    """Parse an override value as a TOML value, else as a YAML scalar or flow collection.
+def parse_value(text: str, path: KeyPath = ()) -> Any:
+    """Parse the override value of key ``path`` as a TOML value, else as a YAML scalar or flow collection.
 
     TOML first, so ``8`` is an int, ``"8"`` a string, ``[0, 1]`` a list and ``1e3`` a float; a bare word
     such as ``mp`` is not TOML and falls through to YAML, which reads it as a string (``null`` as null).
-    Returns ``_UNPARSED`` when neither parses, or when the value breaks one of the limits files obey.
+    A refused value is a Problem (rule ``load.set_value`` when neither parses); values are checked like a
+    file's (nesting from the document's top, 64-bit integers, NUL, YAML tags).
     """
-    found = _parse(text, ())
-    return _UNPARSED if isinstance(found, Problem) else found
-
-
-def _parse(text: str, path: KeyPath) -> Any:
-    """``parse_value`` for the value of key ``path``; a Problem (rule ``load.set_value`` when it does not parse)
-    for a value that is refused, checked like a file's values (nesting, 64-bit integers, NUL, YAML tags)."""
     unparsed = Problem(path, "load.set_value", "the value does not parse as TOML or YAML",
                        "quote strings, write lists as [a, b]", text)
     if "\n" in text or "\r" in text:
@@ -101,7 +94,7 @@ def overrides_layer(overrides: Iterable[str]) -> tuple[Layer, list[Issue]]:
             issues.append(Issue(path, loc, "load.set_value", "empty value",
                                 hint=f"write a value, or --set ~{key} to reset it to its default"))
             continue
-        value = _parse(raw.strip(), path)
+        value = parse_value(raw.strip(), path)
         if isinstance(value, Problem):
             got = raw if value.rule == "load.set_value" else value.got
             issues.append(Issue(value.path, loc, value.rule, value.message, hint=value.hint, got=got))

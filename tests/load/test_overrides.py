@@ -10,7 +10,8 @@ import pytest
 from pconf.errors import Location
 from pconf.keypath import format_path
 from pconf.load.layer import Layer
-from pconf.load.overrides import _UNPARSED, overrides_layer, parse_value
+from pconf.load.limits import Problem
+from pconf.load.overrides import overrides_layer, parse_value
 
 
 def layer_of(overrides: Sequence[str]) -> Layer:
@@ -111,12 +112,12 @@ class TestParseValue:
     ])
     def test_unparseable(self, text: str) -> None:
         """Text that neither TOML nor YAML reads (or that spans lines) is unparsed."""
-        assert parse_value(text) is _UNPARSED
+        assert isinstance(parse_value(text), Problem)
 
     @pytest.mark.parametrize("text", ["!!int xyz", "2001-13-45"])
     def test_unbuildable_yaml_scalar(self, text: str) -> None:
         """A YAML scalar that cannot be built is unparsed, not an exception."""
-        assert parse_value(text) is _UNPARSED
+        assert isinstance(parse_value(text), Problem)
 
 
 class TestOverridesLayer:
