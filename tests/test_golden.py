@@ -17,7 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
-EXAMPLES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").rglob("*") if p.suffix in (".toml", ".yaml"))
+EXAMPLES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").rglob("*")
+                  if p.suffix in (".toml", ".yaml"))
 SYSFS = sorted(p.name for p in (ROOT / "tests" / "data" / "sysfs").iterdir() if p.is_dir())
 
 
