@@ -301,7 +301,7 @@ def _write(path: str, text: str) -> None:
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as exc:
-        raise ConfigError([Issue((), Location(path), "output.write", f"cannot write the file: {exc.strerror}",
+        raise ConfigError([Issue((), Location.file(path), "output.write", f"cannot write the file: {exc.strerror}",
                                  hint="check the directory exists and is writable")]) from None
 
 
@@ -496,7 +496,7 @@ def _read_lock(path: str, problem_of: Callable[[object], str | None]) -> dict[st
             else:
                 problem = problem_of(lock)
     if problem:
-        raise LoadError([Issue((), Location(path), "hash.lock_file", problem,
+        raise LoadError([Issue((), Location.file(path), "hash.lock_file", problem,
                                hint="write it with `pconf hash FILE --write-lock PATH`")])
     result: dict[str, Any] = lock
     return result

@@ -72,10 +72,10 @@ class Compiled:
         """Where a rule's finding about ``path`` points: the file line the user wrote it on, or (for values
         the user did not write, and values taken from the environment) where resolution took it from."""
         if path[0] == "env":
-            return Location(f"env:{path[1]}")
+            return Location.env(str(path[1]))
         origin = self.resolved.origins.get(path)
         written = self.merged.chains.get(path)
-        if origin is not None and (not written or written[-1].is_reset or origin.source.startswith("env:")):
+        if origin is not None and (not written or written[-1].is_reset or origin.kind == "env"):
             return origin
         return self.merged.where(path)
 
@@ -104,8 +104,8 @@ class Compiled:
         if not path:
             known = [*doc["sources"], *(f"derived.{k}" for k in doc["derived"])]
             hint = did_you_mean(key, known) or "see `pconf compile` for the keys there are"
-            raise LoadError([Issue(parse_dotted(key) or (key,), Location("<command line>"), "explain.unknown_key",
-                                   "unknown key", hint)])
+            raise LoadError([Issue(parse_dotted(key) or (key,), Location.argument("<command line>"),
+                                   "explain.unknown_key", "unknown key", hint)])
         chain = self.merged.chains.get(path, ())
         derived = path[0] == "derived" or (path[0] == "parallel" and path[1] in DERIVED_FIELDS)
         source = "derived" if derived else self.source(path)
@@ -147,9 +147,9 @@ def topology_layer(root: str | os.PathLike[str] = "/") -> Layer:
     from pconf.numa import read_host_topology
 
     host = read_host_topology(root)
-    where = Location(host.source)
+    where = Location.probe(os.path.join(host.root, "sys"))
     path: KeyPath = ("cluster", "topology")
-    return Layer(host.source, {"cluster": {"topology": host.topology_data()}}, {}, ((path, where),))
+    return Layer(host.source, {"cluster": {"topology": host.topology_data()}}, {}, ((path, where),), where)
 
 
 def _with_probe(layers: Sequence[Layer], probe: bool | str | os.PathLike[str]) -> tuple[Layer, ...]:
@@ -167,7 +167,7 @@ def compile_dict(
     overrides: Iterable[str] = (),
 ) -> Compiled:
     """Compile a document given as a mapping ``{"parallel": {...}, "scheduler": {...}, "cluster": {...}}``."""
-    source = Location("<dict>")
+    source = Location.argument("<dict>")
     if not isinstance(data, Mapping):
         raise LoadError([Issue((), source, "load.not_a_table", "the document must be a mapping",
                                hint="pass {\"parallel\": {...}, ...}")])
@@ -178,7 +178,7 @@ def compile_dict(
         if key in copied:
             raise LoadError([Issue((key,), source, "load.layer_key", f"`{key}` only works in files",
                                    hint="use compile_files, or merge the documents yourself")])
-    layers = [Layer("<dict>", copied, {})]
+    layers = [Layer("<dict>", copied, {}, (), source)]
     extra, issues = overrides_layer(overrides)
     if issues:
         raise LoadError(issues)

@@ -92,7 +92,7 @@ def _drop_none(value: Any, path: KeyPath = ()) -> Any:
         return {k: _drop_none(v, (*path, k)) for k, v in value.items() if v is not None}
     if isinstance(value, list):
         if any(v is None for v in value):
-            raise ConfigError([Issue(path, Location("--format toml"), "emit.toml_null",
+            raise ConfigError([Issue(path, Location.argument("--format toml"), "emit.toml_null",
                                      "a list holding null cannot be written as TOML",
                                      hint="use --format json or yaml")])
         return [_drop_none(v, (*path, i)) for i, v in enumerate(value)]

@@ -15,36 +15,81 @@ from pconf.keypath import KeyPath, format_path
 Severity = Literal["error", "warning"]
 
 
-class Location(NamedTuple):
-    """Where a value came from: a file position, a ``--set`` override, an env variable, a default, a rule.
+#: What produced a value or a problem: a file position, a ``--set`` override, vLLM's default, an environment
+#: variable (vLLM-environment mode), the host's sysfs (``--probe-topology``), a derivation rule, a command-line or
+#: API argument (``<command line>``, ``<dict>``, ``--format toml``); ``nowhere`` marks a problem not yet placed.
+LocationKind = Literal["file", "override", "default", "env", "probe", "derived", "argument", "nowhere"]
 
-    ``source`` is a file path, ``"--set"``, ``"env:NAME"``, ``"default"`` or ``"derived"``; ``line`` and
-    ``col`` are 1-based and 0 when unknown; ``detail`` is the override text or the derivation rule.
-    (A NamedTuple: loaders make one per key, so construction cost matters.)
+
+class Location(NamedTuple):
+    """Where a value (or a problem) came from, as a value: its ``kind`` and the kind's own facts.
+
+    ``source`` is the file path (file), the variable's name (env), the sysfs directory (probe) or the argument
+    as written (argument); ``line`` and ``col`` are 1-based and 0 when unknown; ``detail`` is the override's
+    text, the derivation rule, or why an env value was taken (``reset`` marks a file's ``reset`` entry).
+    (A NamedTuple: loaders make one per key, so construction cost matters; build them with the class methods.)
     """
 
-    source: str
+    kind: LocationKind
+    source: str = ""
     line: int = 0
     col: int = 0
     detail: str = ""
 
+    @classmethod
+    def file(cls, path: str, line: int = 0, col: int = 0, detail: str = "") -> Location:
+        return cls("file", path, line, col, detail)
+
+    @classmethod
+    def override(cls, text: str) -> Location:
+        """A ``--set`` override, ``text`` as typed."""
+        return cls("override", "--set", 0, 0, text)
+
+    @classmethod
+    def env(cls, name: str, detail: str = "") -> Location:
+        return cls("env", name, 0, 0, detail)
+
+    @classmethod
+    def derived(cls, why: str) -> Location:
+        return cls("derived", "", 0, 0, why)
+
+    @classmethod
+    def probe(cls, sysfs: str) -> Location:
+        """A value read from the host's sysfs directory ``sysfs`` (``/sys``, or a recorded tree's)."""
+        return cls("probe", sysfs)
+
+    @classmethod
+    def argument(cls, text: str) -> Location:
+        """A command-line or API argument: ``<command line>``, ``<dict>``, ``--format toml``, an output path."""
+        return cls("argument", text)
+
     @property
     def is_file(self) -> bool:
+        """Whether this is a position in a file (a line is known)."""
         return self.line > 0
 
     def __str__(self) -> str:
-        if self.line:
-            return f"{self.source}:{self.line}:{self.col}" if self.col else f"{self.source}:{self.line}"
-        if not self.detail:
+        kind = self.kind
+        if kind == "file":
+            if self.line:
+                return f"{self.source}:{self.line}:{self.col}" if self.col else f"{self.source}:{self.line}"
             return self.source
-        if self.source == "--set":  # the override as typed, cut short: a value can be a whole document
-            return f"--set {shorten(self.detail, 100)}"
-        if self.source == "derived":
-            return f"derived: {self.detail}"
-        return f"{self.source} ({self.detail})"
+        if kind == "override":  # the override as typed, cut short: a value can be a whole document
+            return f"--set {shorten(self.detail, 100)}" if self.detail else "--set"
+        if kind == "env":
+            return f"env:{self.source} ({self.detail})" if self.detail else f"env:{self.source}"
+        if kind == "derived":
+            return f"derived: {self.detail}" if self.detail else "derived"
+        if kind == "probe":
+            return f"probe:{self.source}"
+        if kind == "nowhere":
+            return "<unplaced>"
+        return self.source or kind
 
 
 DEFAULT = Location("default")
+#: The location of a problem found before it is placed (``problem``); ``Issue.placed`` gives it a real one.
+NOWHERE = Location("nowhere")
 
 
 class _Missing:
@@ -107,6 +152,12 @@ class Issue:
     def key(self) -> str:
         return format_path(self.path)
 
+    def placed(self, where: Location, under: KeyPath = (), rule: str = "", severity: Severity | None = None) -> Issue:
+        """This issue located at ``where``, its path below ``under`` (a problem's path is relative to where the
+        check started); ``rule`` and ``severity`` fill in what a rule registry knows and the check did not."""
+        return Issue((*under, *self.path), where, rule or self.rule, self.message, self.hint, self.got,
+                     severity or self.severity)
+
     def render(self) -> str:
         """``FILE:LINE:COL: dotted.key: what is wrong (got X); how to fix [rule]``, always one line: control
         characters from a file name, a key or an override (a newline, a terminal escape) are shown escaped."""
@@ -116,6 +167,12 @@ class Issue:
         if self.hint:
             text += f"; {self.hint}"
         return _CONTROL.sub(_escape_control, f"{text} [{self.rule}]")
+
+
+def problem(path: KeyPath, rule: str, message: str, hint: str = "", got: object = MISSING) -> Issue:
+    """An Issue found by a check that does not know where the value came from (a value check, a rule, a limit):
+    the caller places it (``Issue.placed``) with the location of ``path``."""
+    return Issue(path, NOWHERE, rule, message, hint, got)
 
 
 class PconfError(Exception):

@@ -65,7 +65,7 @@ def _merge_table(dst: dict[str, Any], src: dict[str, Any], path: KeyPath, layer:
                  chains: dict[KeyPath, list[Setting]]) -> None:
     for key, value in src.items():
         here = (*path, key)
-        loc = locate(layer.where, here, Location(layer.name))
+        loc = locate(layer.where, here, layer.fallback)
         old = dst.get(key, MISSING)
         if isinstance(value, dict) and isinstance(old, dict):
             chains.setdefault(here, []).append(Setting(loc, {}))

@@ -26,7 +26,7 @@ from itertools import chain, repeat
 from typing import NamedTuple
 
 from pconf.cpulist import format_cpu_list
-from pconf.errors import Issue, Location, RuleError
+from pconf.errors import Issue, Location, RuleError, problem
 from pconf.keypath import KeyPath
 from pconf.numa import Binding, NodeList, local_layout, node_list, process_binding
 from pconf.resolve import ResolvedConfig
@@ -365,37 +365,37 @@ def make_plan(resolved: ResolvedConfig, graph_hash: str, locate: Callable[[KeyPa
                  "data_parallel_size")
         largest = max(sizes, key=lambda name: getattr(p, name))
         key: KeyPath = ("parallel", largest)
-        raise RuleError([Issue(key, locate(key), "plan.too_many_ranks", f"the run has {n} ranks, more than "
-                               f"{MAX_RANKS}", "pconf plans at most that many; lower the parallel sizes",
-                               getattr(p, largest))])
-    issues: list[tuple[KeyPath, str, str, str, object]] = []
+        too_many = problem(key, "plan.too_many_ranks", f"the run has {n} ranks, more than {MAX_RANKS}",
+                           "pconf plans at most that many; lower the parallel sizes", getattr(p, largest))
+        raise RuleError([too_many.placed(locate(key))])
+    issues: list[Issue] = []
     per_node = n // p.nnodes if n % p.nnodes == 0 else 0
     if not per_node:
-        issues.append((("parallel", "nnodes"), "plan.nodes", f"{n} processes do not divide evenly into {p.nnodes} "
-                       "nodes", "use an nnodes that divides the number of processes", p.nnodes))
+        issues.append(problem(("parallel", "nnodes"), "plan.nodes", f"{n} processes do not divide evenly into "
+                              f"{p.nnodes} nodes", "use an nnodes that divides the number of processes", p.nnodes))
     elif p.nnodes > 1 and not external:
         dp_local = p.data_parallel_size_local
         within = d.nnodes_within_dp or 0
         if dp_local < 1 or dp % dp_local or within < 1 or (dp // dp_local) * within != p.nnodes \
                 or resolved.world_size % within:
-            issues.append((("parallel", "data_parallel_size_local"), "plan.nodes",
-                           f"{dp} DP ranks of {resolved.world_size} workers, {dp_local} per node, do not fill "
-                           f"{p.nnodes} nodes evenly", "set data_parallel_size_local to the DP ranks each node "
-                           "runs (data_parallel_size / nnodes when each replica fits on a node)", dp_local))
+            issues.append(problem(("parallel", "data_parallel_size_local"), "plan.nodes",
+                                  f"{dp} DP ranks of {resolved.world_size} workers, {dp_local} per node, do not fill "
+                                  f"{p.nnodes} nodes evenly", "set data_parallel_size_local to the DP ranks each "
+                                  "node runs (data_parallel_size / nnodes when each replica fits on a node)",
+                                  dp_local))
         elif within > 1 and dp_local != 1:  # vLLM's EngineArgs infers 1 for a replica spanning nodes
-            issues.append((("parallel", "data_parallel_size_local"), "plan.nodes",
-                           f"each DP replica spans {within} nodes, so a node holds part of one replica, not "
-                           f"{dp_local}", "set data_parallel_size_local = 1", dp_local))
+            issues.append(problem(("parallel", "data_parallel_size_local"), "plan.nodes",
+                                  f"each DP replica spans {within} nodes, so a node holds part of one replica, not "
+                                  f"{dp_local}", "set data_parallel_size_local = 1", dp_local))
     cluster = resolved.document.cluster
     ray = p.distributed_executor_backend == "ray"  # Ray places the ranks on its nodes itself
     if per_node and per_node > cluster.devices_per_node and not ray:
-        issues.append((("cluster", "devices_per_node"), "plan.devices", f"each node runs {per_node} ranks but has "
-                       f"{cluster.devices_per_node} devices", "raise nnodes or lower the parallel sizes",
-                       cluster.devices_per_node))
+        issues.append(problem(("cluster", "devices_per_node"), "plan.devices", f"each node runs {per_node} ranks "
+                              f"but has {cluster.devices_per_node} devices", "raise nnodes or lower the parallel sizes",
+                              cluster.devices_per_node))
     ports = _ports(resolved, issues)
     if issues:
-        raise RuleError([Issue(path, locate(path), rule, message, hint, got)
-                         for path, rule, message, hint, got in issues])
+        raise RuleError([found.placed(locate(found.path)) for found in issues])
     return Plan(
         resolved=resolved, graph_hash=graph_hash, world_size=n, nnodes=p.nnodes, per_node=per_node, dp=dp,
         pp=p.pipeline_parallel_size, pcp=p.prefill_context_parallel_size, tp=p.tensor_parallel_size,
@@ -403,7 +403,7 @@ def make_plan(resolved: ResolvedConfig, graph_hash: str, locate: Callable[[KeyPa
     )
 
 
-def _ports(resolved: ResolvedConfig, issues: list[tuple[KeyPath, str, str, str, object]]) -> Ports:
+def _ports(resolved: ResolvedConfig, issues: list[Issue]) -> Ports:
     """The ports of a run (see ``Ports``), checked to be in range and distinct."""
     p, d = resolved.parallel, resolved.derived
     dp_port = p.data_parallel_master_port
@@ -422,11 +422,12 @@ def _ports(resolved: ResolvedConfig, issues: list[tuple[KeyPath, str, str, str, 
         if port is None:
             return
         if not 1 <= port <= MAX_PORT:
-            issues.append((key, "plan.port_range", f"port {port} is outside 1..{MAX_PORT}",
-                           "choose a port below 65535 (the DP ports take the next one too)", port))
+            issues.append(problem(key, "plan.port_range", f"port {port} is outside 1..{MAX_PORT}",
+                                  "choose a port below 65535 (the DP ports take the next one too)", port))
         elif port in used:
-            issues.append((key, "plan.port_collision", f"port {port} is also used by {'.'.join(map(str, used[port]))}",
-                           "give every port of the run its own number", port))
+            issues.append(problem(key, "plan.port_collision", f"port {port} is also used by "
+                                  f"{'.'.join(map(str, used[port]))}", "give every port of the run its own number",
+                                  port))
         else:
             used[port] = key
 

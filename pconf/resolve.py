@@ -135,7 +135,7 @@ def resolve(document: Document, env: VllmEnv | None = None) -> ResolvedConfig:
 
     def derive(key: str, value: Any, why: str) -> None:
         changes[key] = value
-        origins[("parallel", key)] = Location("derived", detail=why)
+        origins[("parallel", key)] = Location.derived(why)
 
     # 1. World size (spec §6 steps 1-2): external_launcher counts data parallelism in it.
     world_size = p.pipeline_parallel_size * p.tensor_parallel_size * p.prefill_context_parallel_size
@@ -155,12 +155,12 @@ def resolve(document: Document, env: VllmEnv | None = None) -> ResolvedConfig:
             if rank is not None:
                 dp_rank = rank // (world_size // p.data_parallel_size)
                 changes["data_parallel_rank"] = dp_rank
-                origins[("parallel", "data_parallel_rank")] = Location(
-                    "env:RANK", detail="RANK // (PP × TP × PCP) with external_launcher")
+                origins[("parallel", "data_parallel_rank")] = Location.env(
+                    "RANK", "RANK // (PP × TP × PCP) with external_launcher")
         port_at_runtime = not p.enable_elastic_ep
         if port_at_runtime:
-            origins[("parallel", "data_parallel_master_port")] = Location(
-                "derived", detail="vLLM replaces it with a free port at start-up (DP branch)")
+            origins[("parallel", "data_parallel_master_port")] = Location.derived(
+                "vLLM replaces it with a free port at start-up (DP branch)")
     elif env is not None:
         dp_size = _from_env(changes, origins, "data_parallel_size", "VLLM_DP_SIZE", reader.number("VLLM_DP_SIZE"), 1)
         dp_rank = _from_env(changes, origins, "data_parallel_rank", "VLLM_DP_RANK", reader.number("VLLM_DP_RANK"), 0)
@@ -187,12 +187,12 @@ def resolve(document: Document, env: VllmEnv | None = None) -> ResolvedConfig:
                      ("nixl", "NIXL is available (cluster.nixl_available)") if cluster.nixl_available else
                      ("torch_gloo", "EPLB on, no elastic EP, no NIXL"))
         changes["eplb_config"] = attrs.evolve(p.eplb_config, communicator=comm)
-        origins[("parallel", "eplb_config", "communicator")] = Location("derived", detail=why)
+        origins[("parallel", "eplb_config", "communicator")] = Location.derived(why)
     batch_invariant = env is not None and reader.flag("VLLM_BATCH_INVARIANT", False)
     if not p.disable_custom_all_reduce:
         if batch_invariant:
             changes["disable_custom_all_reduce"] = True
-            origins[("parallel", "disable_custom_all_reduce")] = Location("env:VLLM_BATCH_INVARIANT")
+            origins[("parallel", "disable_custom_all_reduce")] = Location.env("VLLM_BATCH_INVARIANT")
         elif not cluster.custom_all_reduce:
             derive("disable_custom_all_reduce", True, "the platform has no custom all-reduce kernel")
         elif p.nnodes > 1:
@@ -233,9 +233,9 @@ def _from_env(changes: dict[str, Any], origins: dict[KeyPath, Location], key: st
     if value is None:
         value = default
         detail = f"unset: {default_name}'s value" if default_name else f"unset: vLLM's default {default!r}"
-        origins[("parallel", key)] = Location(f"env:{name}", detail=detail)
+        origins[("parallel", key)] = Location.env(name, detail)
     else:
-        origins[("parallel", key)] = Location(f"env:{name}")
+        origins[("parallel", key)] = Location.env(name)
     changes[key] = value
     return value
 
@@ -267,8 +267,8 @@ def _async_scheduling(document: Document, backend: str, supported: bool, origins
     setting = document.scheduler.async_scheduling
     if setting != "auto":
         return bool(setting)
-    origins[("scheduler", "async_scheduling")] = Location(
-        "derived", detail=f"auto: the {backend} executor {'supports' if supported else 'does not support'} it")
+    origins[("scheduler", "async_scheduling")] = Location.derived(
+        f"auto: the {backend} executor {'supports' if supported else 'does not support'} it")
     return supported
 
 

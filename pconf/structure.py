@@ -15,7 +15,8 @@ import re
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any, Literal, NoReturn
 
 import attrs
 import cattrs
@@ -29,7 +30,7 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn, override
 
 from pconf.cpulist import MAX_NAMED_CPUS, cpu_count, cpu_list_problem
-from pconf.errors import Issue, SchemaError, did_you_mean, issue_order
+from pconf.errors import Issue, SchemaError, did_you_mean, issue_order, problem
 from pconf.keypath import KeyPath, format_path
 from pconf.merge import Merged
 from pconf.schema import DERIVED_FIELDS, INTERNAL_FIELDS, Document, FieldInfo, info
@@ -41,12 +42,10 @@ MAX_LIST_ITEMS = 1024
 _SECTIONS: dict[str, type[Any]] = {a.name: a.type for a in attrs.fields(Document)}  # type: ignore[misc]
 
 
-class FieldProblem(Exception):
-    """A single field's value is wrong; raised inside a hook, turned into an Issue afterwards."""
-
-    def __init__(self, rule: str, message: str, hint: str, got: object, index: int | None = None) -> None:
-        super().__init__(message)
-        self.rule, self.message, self.hint, self.got, self.index = rule, message, hint, got, index
+def refuse(rule: str, message: str, hint: str, got: object, index: int | None = None) -> NoReturn:
+    """Refuse a field's value from inside a hook: a SchemaError holding one unplaced Issue (its path is the list
+    index, if any, below the field), placed with the field's key and location when cattrs' errors are collected."""
+    raise SchemaError([problem(() if index is None else (index,), rule, message, hint, got)])
 
 
 def structure(merged: Merged) -> Document:
@@ -127,7 +126,7 @@ def _field_hook(a: attrs.Attribute[Any], converter: cattrs.Converter) -> Callabl
             if value is None and optional:
                 return None
             if not isinstance(value, dict):
-                raise FieldProblem("schema.type", "must be a table", f"write [{a.name}] with its keys", value)
+                refuse("schema.type", "must be a table", f"write [{a.name}] with its keys", value)
             return converter.structure(value, nested)
 
         return structure_table
@@ -141,7 +140,7 @@ def _field_hook(a: attrs.Attribute[Any], converter: cattrs.Converter) -> Callabl
         if value is None:
             if optional:
                 return None
-            raise FieldProblem("schema.type", f"must be {_describe(base, meta)}, not null",
+            refuse("schema.type", f"must be {_describe(base, meta)}, not null",
                                "remove the key to use the default", value)
         value = check_type(value)
         _check_bounds(value, meta)
@@ -169,7 +168,7 @@ def _describe(base: Any, meta: FieldInfo) -> str:
 
 
 def _type_check(base: Any, meta: FieldInfo) -> Callable[[Any], Any]:
-    """A function that returns the value (lists as tuples) or raises FieldProblem for a wrong type."""
+    """A function that returns the value (lists as tuples) or refuses a wrong type."""
     if base is int:
         return _strict_int
     if base is bool:
@@ -199,7 +198,7 @@ def _strict_int(value: Any) -> int:
         hint = f"write {int(value)} without a decimal point"
     elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
         hint = f"write {value.strip()} without quotes" if len(value.strip()) <= 20 else "write it without quotes"
-    raise FieldProblem("schema.type", "must be an integer", hint, value)
+    refuse("schema.type", "must be an integer", hint, value)
 
 
 def _strict_bool(value: Any) -> bool:
@@ -210,27 +209,27 @@ def _strict_bool(value: Any) -> bool:
         hint = "write true or false without quotes"
     elif isinstance(value, int | float):
         hint = "write true or false, not a number"
-    raise FieldProblem("schema.type", "must be true or false", hint, value)
+    refuse("schema.type", "must be true or false", hint, value)
 
 
 def _strict_str(value: Any) -> str:
     if isinstance(value, str):
         return value
-    raise FieldProblem("schema.type", "must be a string", "quote the value", value)
+    refuse("schema.type", "must be a string", "quote the value", value)
 
 
 def _strict_choice(value: Any, meta: FieldInfo) -> str:
     if isinstance(value, str) and (value in meta.choices or (meta.open_choices and _DOTTED_CLASS.match(value))):
         return value
     if meta.open_choices and not isinstance(value, str):
-        raise FieldProblem("schema.type", "must be a string", "quote the value", value)
+        refuse("schema.type", "must be a string", "quote the value", value)
     choices = ", ".join(f'"{c}"' for c in meta.choices)
     alternative = " or the import path of a class (package.module.Class)" if meta.open_choices else ""
     if isinstance(value, str):
         hint = did_you_mean(value, meta.choices) or f"choose one of {choices}"
     else:
         hint = "write one of the names, quoted"
-    raise FieldProblem("schema.choice", f"must be one of {choices}{alternative}", hint, value)
+    refuse("schema.choice", f"must be one of {choices}{alternative}", hint, value)
 
 
 def _bool_or_choice(value: Any, meta: FieldInfo) -> Any:
@@ -238,20 +237,19 @@ def _bool_or_choice(value: Any, meta: FieldInfo) -> Any:
         return value
     options = ", ".join(f'"{c}"' for c in meta.choices)
     hint = (did_you_mean(value, meta.choices) if isinstance(value, str) else "") or f"write true, false or {options}"
-    raise FieldProblem("schema.choice", f"must be true, false or {options}", hint, value)
+    refuse("schema.choice", f"must be true, false or {options}", hint, value)
 
 
 def _strict_list(value: Any, item: Callable[[Any], Any]) -> tuple[Any, ...]:
     if not isinstance(value, list):
-        raise FieldProblem("schema.type", "must be a list", "write [a, b, ...]", value)
+        refuse("schema.type", "must be a list", "write [a, b, ...]", value)
     _check_length(value)
     out = []
     for i, element in enumerate(value):
         try:
             out.append(item(element))
-        except FieldProblem as exc:
-            exc.index = i
-            raise
+        except SchemaError as exc:
+            raise SchemaError([replace(found, path=(i, *found.path)) for found in exc.issues]) from None
     return tuple(out)
 
 
@@ -259,13 +257,14 @@ def _structure_table_list(value: Any, _: Any, cls: type[Any], converter: cattrs.
     """A list of tables (``nodes = [{ id = 0, cpus = "0-3" }, ...]``): every element structured strictly, every
     element's problems reported with its index."""
     if not isinstance(value, list):
-        raise FieldProblem("schema.type", "must be a list of tables", "write [{ key = value, ... }, ...]", value)
+        refuse("schema.type", "must be a list of tables", "write [{ key = value, ... }, ...]", value)
     _check_length(value)
     out: list[Any] = []
     errors: list[Exception] = []
     for i, element in enumerate(value):
         if not isinstance(element, dict):
-            errors.append(FieldProblem("schema.type", "must be a table", "write { key = value, ... }", element, i))
+            errors.append(SchemaError([problem((i,), "schema.type", "must be a table", "write { key = value, ... }",
+                                               element)]))
             continue
         try:
             out.append(converter.structure(element, cls))
@@ -279,13 +278,13 @@ def _structure_table_list(value: Any, _: Any, cls: type[Any], converter: cattrs.
 
 def _check_length(value: list[Any]) -> None:
     if len(value) > MAX_LIST_ITEMS:
-        raise FieldProblem("schema.too_many_items", f"has {len(value)} entries, more than {MAX_LIST_ITEMS}",
+        refuse("schema.too_many_items", f"has {len(value)} entries, more than {MAX_LIST_ITEMS}",
                            "list one entry per GPU or NUMA node; no host has that many", value)
 
 
 def _strict_table(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise FieldProblem("schema.type", "must be a table", "write a table of keys and values", value)
+        refuse("schema.type", "must be a table", "write a table of keys and values", value)
     _check_plain(value)
     return value
 
@@ -298,16 +297,16 @@ def _check_plain(value: Any) -> None:
         if isinstance(node, dict):
             bad_key = next((k for k in node if not isinstance(k, str)), None)
             if bad_key is not None:  # only a compile_dict caller can write one
-                raise FieldProblem("schema.type", "must hold JSON data: keys must be strings", "quote the key",
+                refuse("schema.type", "must hold JSON data: keys must be strings", "quote the key",
                                    repr(bad_key))
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
         elif isinstance(node, float) and not math.isfinite(node):
-            raise FieldProblem("schema.type", "must hold JSON data: NaN and infinities are not allowed",
+            refuse("schema.type", "must hold JSON data: NaN and infinities are not allowed",
                                "write a finite number", str(node))
         elif node is not None and not isinstance(node, str | int | float):
-            raise FieldProblem("schema.type", f"must hold JSON data: a {type(node).__name__} is not allowed",
+            refuse("schema.type", f"must hold JSON data: a {type(node).__name__} is not allowed",
                                "quote dates and times as strings", str(node))
 
 
@@ -315,40 +314,40 @@ def _check_bounds(value: Any, meta: FieldInfo) -> None:
     if type(value) is not int:
         return
     if meta.ge is not None and value < meta.ge:
-        raise FieldProblem("schema.bound", f"must be >= {meta.ge}", f"use {meta.ge} or more", value)
+        refuse("schema.bound", f"must be >= {meta.ge}", f"use {meta.ge} or more", value)
     if meta.gt is not None and value <= meta.gt:
-        raise FieldProblem("schema.bound", f"must be > {meta.gt}", f"use {meta.gt + 1} or more", value)
+        refuse("schema.bound", f"must be > {meta.gt}", f"use {meta.gt + 1} or more", value)
     if meta.le is not None and value > meta.le:
-        raise FieldProblem("schema.bound", f"must be <= {meta.le}", f"use {meta.le} or less", value)
+        refuse("schema.bound", f"must be <= {meta.le}", f"use {meta.le} or less", value)
 
 
 def _check_numa_nodes(value: tuple[int, ...]) -> None:
     """vLLM's numa_bind_nodes validator: not empty, every node >= 0."""
     if not value:
-        raise FieldProblem("numa.nodes_empty", "must not be empty",
+        refuse("numa.nodes_empty", "must not be empty",
                            "list one NUMA node per visible GPU, or remove the key to detect them", [])
     for i, node in enumerate(value):
         if node < 0:
-            raise FieldProblem("numa.nodes_negative", "NUMA nodes must be non-negative",
+            refuse("numa.nodes_negative", "NUMA nodes must be non-negative",
                                "use the node numbers numactl --hardware shows", node, i)
 
 
 def _check_cpu_lists(value: tuple[str, ...]) -> None:
     """vLLM's numa_bind_cpus validator: not empty; every entry a non-empty, ascending numactl CPU list."""
     if not value:
-        raise FieldProblem("numa.cpus_empty", "must not be empty",
+        refuse("numa.cpus_empty", "must not be empty",
                            "list one CPU list per visible GPU, or remove the key", [])
     for i, entry in enumerate(value):
         problem = cpu_list_problem(entry)
         if problem:
-            raise FieldProblem("numa.cpus_syntax", problem, "write e.g. \"0-3\" or \"0,2,4-7\"", entry, i)
+            refuse("numa.cpus_syntax", problem, "write e.g. \"0-3\" or \"0,2,4-7\"", entry, i)
 
 
 def _check_node_cpus(value: str) -> None:
     """A topology node's CPUs: a valid CPU list, or "" for a node without CPUs."""
     problem = cpu_list_problem(value) if value else None
     if problem:
-        raise FieldProblem("numa.cpus_syntax", problem, "write e.g. \"0-31,64-95\", or \"\" for a node without CPUs",
+        refuse("numa.cpus_syntax", problem, "write e.g. \"0-31,64-95\", or \"\" for a node without CPUs",
                            value)
 
 
@@ -356,7 +355,7 @@ def _check_gpu_nodes(value: tuple[int, ...]) -> None:
     """The NUMA node of each GPU: a node number, or -1 when unknown (what sysfs says then)."""
     for i, node in enumerate(value):
         if node < -1:
-            raise FieldProblem("numa.gpu_node", "must be a NUMA node number, or -1 for unknown",
+            refuse("numa.gpu_node", "must be a NUMA node number, or -1 for unknown",
                                "use the node numbers numactl --hardware shows", node, i)
 
 
@@ -410,9 +409,8 @@ def _collect(exc: BaseException, path: KeyPath, merged: Merged, issues: list[Iss
         elif isinstance(sub, ForbiddenExtraKeysError):
             for key in sorted(sub.extra_fields):
                 issues.append(_unknown_key((*here, key), merged))
-        elif isinstance(sub, FieldProblem):
-            target = here if sub.index is None else (*here, sub.index)
-            issues.append(Issue(target, merged.where(target), sub.rule, sub.message, sub.hint, sub.got))
+        elif isinstance(sub, SchemaError):  # a hook's refusal: place each issue at the field (and list index)
+            issues.extend(found.placed(merged.where((*here, *found.path)), here) for found in sub.issues)
         elif isinstance(sub, KeyError) and name:  # a required key (a topology node's id or cpus) is missing
             issues.append(Issue(here, merged.where(here), "schema.required", f"`{name}` is required",
                                 f"add {name} = ... to this table"))
@@ -457,4 +455,4 @@ def _table_at(path: KeyPath) -> type[Any] | None:
     return cls
 
 
-__all__ = ["FieldProblem", "make_converter", "structure"]
+__all__ = ["make_converter", "refuse", "structure"]

@@ -122,39 +122,39 @@ class TestParseDotted:
 class TestLocationStr:
     def test_file_line_col(self) -> None:
         """A file position renders as FILE:LINE:COL."""
-        assert str(Location("conf/a.toml", 3, 7)) == "conf/a.toml:3:7"
+        assert str(Location.file("conf/a.toml", 3, 7)) == "conf/a.toml:3:7"
 
     def test_file_line_without_col(self) -> None:
         """A position without a column renders as FILE:LINE."""
-        assert str(Location("a.yaml", 12)) == "a.yaml:12"
+        assert str(Location.file("a.yaml", 12)) == "a.yaml:12"
 
     def test_file_without_line(self) -> None:
         """A file without a position renders as the file name."""
-        assert str(Location("a.toml")) == "a.toml"
+        assert str(Location.file("a.toml")) == "a.toml"
 
     def test_position_wins_over_detail(self) -> None:
         """A file position ignores the detail (a reset entry still reads FILE:LINE:COL)."""
-        assert str(Location("dev.toml", 4, 1, "reset")) == "dev.toml:4:1"
+        assert str(Location.file("dev.toml", 4, 1, "reset")) == "dev.toml:4:1"
 
     def test_set_override(self) -> None:
         """A --set location shows the override text."""
-        assert str(Location("--set", detail="parallel.tensor_parallel_size=8")) == (
+        assert str(Location.override("parallel.tensor_parallel_size=8")) == (
             "--set parallel.tensor_parallel_size=8"
         )
 
     def test_env_variable(self) -> None:
         """An env location is env:NAME."""
-        assert str(Location("env:VLLM_DP_SIZE")) == "env:VLLM_DP_SIZE"
+        assert str(Location.env("VLLM_DP_SIZE")) == "env:VLLM_DP_SIZE"
 
     def test_env_variable_with_detail(self) -> None:
         """An env location with a detail puts it in parentheses."""
-        assert str(Location("env:VLLM_DP_RANK", detail="unset: vLLM's default 0")) == (
+        assert str(Location.env("VLLM_DP_RANK", "unset: vLLM's default 0")) == (
             "env:VLLM_DP_RANK (unset: vLLM's default 0)"
         )
 
     def test_derived(self) -> None:
         """A derived location reads `derived: <rule>`."""
-        assert str(Location("derived", detail="a single worker")) == "derived: a single worker"
+        assert str(Location.derived("a single worker")) == "derived: a single worker"
 
     def test_default(self) -> None:
         """The default location reads `default`."""
@@ -163,9 +163,9 @@ class TestLocationStr:
 
     def test_is_file(self) -> None:
         """Only a location with a line is a file position."""
-        assert Location("a.toml", 1, 1).is_file
-        assert not Location("a.toml").is_file
-        assert not Location("--set", detail="x=1").is_file
+        assert Location.file("a.toml", 1, 1).is_file
+        assert not Location.file("a.toml").is_file
+        assert not Location.override("x=1").is_file
 
 
 class TestShowValue:
@@ -195,7 +195,7 @@ class TestShowValue:
 class TestIssueRender:
     def test_full_line(self) -> None:
         """An issue renders as FILE:LINE:COL: key: message (got X); hint [rule]."""
-        issue = Issue(("parallel", "tensor_parallel_size"), Location("a.toml", 2, 1), "schema.type",
+        issue = Issue(("parallel", "tensor_parallel_size"), Location.file("a.toml", 2, 1), "schema.type",
                       "must be an integer", "write 2 without quotes", "2")
         assert issue.render() == (
             'a.toml:2:1: parallel.tensor_parallel_size: must be an integer (got "2"); write 2 without quotes '
@@ -204,14 +204,14 @@ class TestIssueRender:
 
     def test_without_got(self) -> None:
         """Without a value, the `(got X)` part is left out."""
-        issue = Issue(("extends",), Location("b.toml", 1, 1), "load.extends_cycle", "extends cycle: a -> a",
+        issue = Issue(("extends",), Location.file("b.toml", 1, 1), "load.extends_cycle", "extends cycle: a -> a",
                       "remove one")
         assert issue.render() == "b.toml:1:1: extends: extends cycle: a -> a; remove one [load.extends_cycle]"
 
     def test_got_null(self) -> None:
         """A null value is shown as `(got null)`, not left out."""
-        issue = Issue(("parallel", "nnodes"), Location("a.yaml", 3, 3), "schema.type", "must be an integer, not null",
-                      "remove the key to use the default", None)
+        issue = Issue(("parallel", "nnodes"), Location.file("a.yaml", 3, 3), "schema.type",
+                      "must be an integer, not null", "remove the key to use the default", None)
         assert issue.render() == (
             "a.yaml:3:3: parallel.nnodes: must be an integer, not null (got null); remove the key to use the "
             "default [schema.type]"
@@ -219,12 +219,12 @@ class TestIssueRender:
 
     def test_without_hint(self) -> None:
         """Without a hint, the `; hint` part is left out."""
-        issue = Issue((), Location("a.toml"), "load.file", "no such file: a.toml")
+        issue = Issue((), Location.file("a.toml"), "load.file", "no such file: a.toml")
         assert issue.render() == "a.toml: <document>: no such file: a.toml [load.file]"
 
     def test_set_location_and_index(self) -> None:
         """A --set location and an indexed key render in place."""
-        issue = Issue(("parallel", "numa_bind_nodes", 1), Location("--set", detail="parallel.numa_bind_nodes=[0, -1]"),
+        issue = Issue(("parallel", "numa_bind_nodes", 1), Location.override("parallel.numa_bind_nodes=[0, -1]"),
                       "numa.nodes_negative", "NUMA nodes must be non-negative", "use real nodes", -1)
         assert issue.render() == (
             "--set parallel.numa_bind_nodes=[0, -1]: parallel.numa_bind_nodes[1]: NUMA nodes must be non-negative "
@@ -233,8 +233,8 @@ class TestIssueRender:
 
     def test_warning_renders_like_an_error(self) -> None:
         """Severity does not change the rendered line (the CLI adds the `warning: ` prefix)."""
-        issue = Issue(("parallel", "all2all_backend"), Location("a.toml", 3, 1), "all2all.deprecated", "deprecated",
-                      'write "allgather_reducescatter"', "pplx", "warning")
+        issue = Issue(("parallel", "all2all_backend"), Location.file("a.toml", 3, 1), "all2all.deprecated",
+                      "deprecated", 'write "allgather_reducescatter"', "pplx", "warning")
         assert issue.render() == (
             'a.toml:3:1: parallel.all2all_backend: deprecated (got "pplx"); write "allgather_reducescatter" '
             "[all2all.deprecated]"
@@ -252,9 +252,9 @@ class TestIssueRender:
 
 def _issues() -> list[Issue]:
     return [
-        Issue(("parallel", "foo"), Location("a.toml", 3, 1), "schema.unknown_key", "unknown key `foo` in [parallel]",
-              "remove it"),
-        Issue(("parallel", "tensor_parallel_size"), Location("b.yaml", 2, 3), "schema.type", "must be an integer",
+        Issue(("parallel", "foo"), Location.file("a.toml", 3, 1), "schema.unknown_key",
+              "unknown key `foo` in [parallel]", "remove it"),
+        Issue(("parallel", "tensor_parallel_size"), Location.file("b.yaml", 2, 3), "schema.type", "must be an integer",
               "write 2 without quotes", "2"),
     ]
 

@@ -269,8 +269,8 @@ class TestChains:
         write("b.toml", "y = [4, 5]\n")
         merged = merge(load_layers(["a.yaml", "b.toml"]))
         assert (chain(merged, "x"), merged.chains[("x", 1)], merged.chains[("y", 1)]) == (
-            [("a.yaml:1:1", [0, -1])], (Setting(Location("a.yaml", 3, 5), -1),),
-            (Setting(Location("b.toml", 1, 1), 5),),
+            [("a.yaml:1:1", [0, -1])], (Setting(Location.file("a.yaml", 3, 5), -1),),
+            (Setting(Location.file("b.toml", 1, 1), 5),),
         )
 
     def test_replaced_list_drops_element_chains(self) -> None:
@@ -306,7 +306,7 @@ class TestChains:
 
     def test_inline_value_keys_located_at_the_value(self) -> None:
         """Keys of a table given as one value are located at that value's key when they have no own position."""
-        layer = Layer("L", {"x": {"y": {"z": 1}}}, {("x",): Location("L", 3, 1)})
+        layer = Layer("L", {"x": {"y": {"z": 1}}}, {("x",): Location.file("L", 3, 1)})
         merged = merge([layer])
         assert chain(merged, "x.y.z") == [("L:3:1", 1)]
 
@@ -411,14 +411,14 @@ class TestMergeProperty:
         assert merged.tree == tree
         assert {p: [(s.where.source, s.value) for s in c] for p, c in merged.chains.items()} == chains
         for path, settings_ in chains.items():
-            assert merged.where(path) == Location(settings_[-1][0])
+            assert merged.where(path) == Location.file(settings_[-1][0])
         assert docs == before
 
     @settings(max_examples=150, deadline=None)
     @given(st.lists(st.tuples(DOCS, RESETS), max_size=4))
     def test_resets_equal_reference(self, layers_: list[tuple[dict[str, Any], list[KeyPath]]]) -> None:
         """With random resets, the tree and chains match the reference and reset keys are located at the default."""
-        layers = [Layer(f"L{i}", doc, {}, tuple((p, Location(f"L{i}")) for p in resets))
+        layers = [Layer(f"L{i}", doc, {}, tuple((p, Location.file(f"L{i}")) for p in resets))
                   for i, (doc, resets) in enumerate(layers_)]
         merged = merge(layers)
         tree, chains = reference_merge([copy.deepcopy(d) for d, _ in layers_], [r for _, r in layers_])
@@ -426,4 +426,4 @@ class TestMergeProperty:
         assert {p: [(s.where.source, RESET if s.is_reset else s.value) for s in c]
                 for p, c in merged.chains.items()} == chains
         for path, settings_ in chains.items():
-            assert merged.where(path) == (DEFAULT if settings_[-1][1] == RESET else Location(settings_[-1][0]))
+            assert merged.where(path) == (DEFAULT if settings_[-1][1] == RESET else Location.file(settings_[-1][0]))

@@ -253,7 +253,7 @@ class TestProbeLayer:
         assert compiled.resolved.document.cluster.topology is None
         layer = topology_layer(root)
         assert layer.name == f"probe:{root}/sys"
-        assert layer.resets == ((("cluster", "topology"), pconf.Location(f"probe:{root}/sys")),)
+        assert layer.resets == ((("cluster", "topology"), pconf.Location.probe(f"{root}/sys")),)
 
     def test_compile_files_probe(self, tmp_path: Path) -> None:
         """compile_files(probe_topology=ROOT) takes the host's topology and says where it came from."""

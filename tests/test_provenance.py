@@ -169,8 +169,8 @@ class TestDerivedSources:
         """With TP=2 the backend is mp, derived because there is more than one worker."""
         compiled = pconf.compile_files([write("c.toml", "[parallel]\ntensor_parallel_size = 2\n")])
         assert compiled.to_dict()["parallel"]["distributed_executor_backend"] == "mp"
-        assert compiled.where(("parallel", "distributed_executor_backend")) == Location(
-            "derived", detail="more than one worker, no Ray placement group"
+        assert compiled.where(("parallel", "distributed_executor_backend")) == Location.derived(
+            "more than one worker, no Ray placement group"
         )
 
     def test_written_backend_is_the_files(self) -> None:

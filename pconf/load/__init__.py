@@ -28,7 +28,7 @@ def load_layers(paths: Sequence[str | os.PathLike[str]], overrides: Iterable[str
     layers: list[Layer] = []
     issues: list[Issue] = []
     for path in paths:
-        _load_chain(Path(path), os.fspath(path), (), Location("<command line>"), layers, issues)
+        _load_chain(Path(path), os.fspath(path), (), Location.argument("<command line>"), layers, issues)
     layer, set_issues = overrides_layer(overrides)
     issues.extend(set_issues)
     if issues:
@@ -57,7 +57,7 @@ def _load_chain(path: Path, display: str, stack: tuple[tuple[str, str], ...], ci
     and ``cited_key`` say where the file was named (an ``extends`` entry, or the command line).
     """
     if "\x00" in str(path):  # only the Python API can pass one; the OS would refuse it
-        issues.append(Issue(cited_key, cited if cited.is_file else Location(display), "load.file",
+        issues.append(Issue(cited_key, cited if cited.is_file else Location.file(display), "load.file",
                             f"{display!r} is not a file name: it holds a NUL character", hint="check the path"))
         return
     real = os.path.realpath(path)
@@ -82,16 +82,16 @@ def _load_chain(path: Path, display: str, stack: tuple[tuple[str, str], ...], ci
     resets: list[tuple[KeyPath, Location]] = []
     for i, key in reset_keys:
         key_path = parse_dotted(key)
-        loc = locate(where, ("reset", i), Location(display))
+        loc = locate(where, ("reset", i), Location.file(display))
         if key_path is None:
             issues.append(Issue(("reset", i), loc, "load.reset_key", f"`{key}` is not a dotted key",
                                 hint="write e.g. reset = [\"parallel.tensor_parallel_size\"]"))
         else:
-            resets.append((key_path, Location(loc.source, loc.line, loc.col, "reset")))
+            resets.append((key_path, loc._replace(detail="reset")))
     if extends:
         here = (*stack, (real, display))
         for i, entry in extends:
-            cited_here = locate(where, ("extends", i), Location(display))
+            cited_here = locate(where, ("extends", i), Location.file(display))
             if not entry.strip():
                 issues.append(Issue(("extends", i), cited_here, "load.extends_type", "an `extends` entry is empty",
                                     got=entry, hint="name a file, e.g. extends = [\"base.toml\"]"))
@@ -115,7 +115,7 @@ def _read(path: Path, real: str, display: str, cited: Location,
     Only a regular file is read, and at most MAX_FILE_BYTES of it (``read_bounded``). A symbolic link is
     followed, but what it leads to must have a cluster-file suffix too.
     """
-    at = cited if cited.is_file else Location(display)
+    at = cited if cited.is_file else Location.file(display)
     if path.suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
         return Issue(key, at, "load.file", f"{display}: unknown file type {path.suffix or '(none)'!r}",
                      hint="use .toml, .yaml or .yml")
@@ -136,7 +136,7 @@ def _read(path: Path, real: str, display: str, cited: Location,
         return Issue(key, at, "load.file", f"cannot read {display}: {exc.strerror}",
                      hint="check the path and its permissions")
     if len(raw) > MAX_FILE_BYTES:
-        return Issue((), Location(display), "load.file_too_large",
+        return Issue((), Location.file(display), "load.file_too_large",
                      f"the file is larger than {MAX_FILE_BYTES // 1024} KiB", hint="a cluster file is small")
     try:
         text = raw.decode("utf-8")
@@ -144,12 +144,12 @@ def _read(path: Path, real: str, display: str, cited: Location,
         line = raw.count(b"\n", 0, exc.start) + 1
         start = raw.rfind(b"\n", 0, exc.start) + 1
         col = len(raw[start : exc.start].decode("utf-8", errors="replace")) + 1  # characters, like every column
-        return Issue((), Location(display, line, col), "load.encoding", "the file is not valid UTF-8",
+        return Issue((), Location.file(display, line, col), "load.encoding", "the file is not valid UTF-8",
                      hint="save it as UTF-8")
     if "\x00" in text:
         at_nul = text.index("\x00")
         line = text.count("\n", 0, at_nul) + 1
-        return Issue((), Location(display, line, at_nul - text.rfind("\n", 0, at_nul)), "load.nul",
+        return Issue((), Location.file(display, line, at_nul - text.rfind("\n", 0, at_nul)), "load.nul",
                      "the file contains a NUL character", hint="remove it")
     return read_layer(text.removeprefix("\ufeff"), display, suffix)
 
@@ -170,7 +170,7 @@ def _take_list(data: dict[str, Any], where: dict[KeyPath, Location], key: str, d
         return []
     value = data.pop(key)
     items = [value] if isinstance(value, str) else value
-    loc = locate(where, (key,), Location(display))
+    loc = locate(where, (key,), Location.file(display))
     if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
         issues.append(Issue((key,), loc, f"load.{key}_type", f"`{key}` must be a string or a list of strings",
                             got=value, hint=f'write {key} = ["..."]'))

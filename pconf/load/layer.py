@@ -24,12 +24,19 @@ class Layer:
 
     ``where`` maps each key path the layer sets (tables included) to where it was written.
     ``resets`` lists the dotted keys the layer puts back to their defaults before its own values apply.
+    ``origin``: where the layer as a whole came from, when it is not the file ``name`` (``--set``, a dict, a probe).
     """
 
     name: str
     data: dict[str, Any]
     where: dict[KeyPath, Location]
     resets: tuple[tuple[KeyPath, Location], ...] = field(default=())
+    origin: Location | None = None
+
+    @property
+    def fallback(self) -> Location:
+        """Where a key of this layer with no position of its own came from: the layer's origin, else its file."""
+        return self.origin if self.origin is not None else Location.file(self.name)
 
 
 def locate(where: dict[KeyPath, Location], path: KeyPath, fallback: Location) -> Location:

@@ -2,52 +2,40 @@
 
 TOML and ``--set`` values are checked here after parsing, in one walk without recursion; the YAML walker makes
 the same checks while it builds the values (it must: aliases can expand a small file into a huge document).
-Each check reports a ``Problem`` (a key path relative to where the walk started, a rule id and the words), which
-the caller turns into an Issue with its own location.
+Each check reports an unplaced Issue (``pconf.errors.problem``: a key path, a rule id and the words), which the
+caller places with its own location.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from pconf.errors import MISSING
+from pconf.errors import MISSING, Issue, problem
 from pconf.keypath import KeyPath
 from pconf.load.layer import MAX_DEPTH, MAX_INT, MAX_VALUES, MIN_INT
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """A value that breaks a limit or cannot be loaded: where (a key path), which rule, and what to do."""
-
-    path: KeyPath
-    rule: str
-    message: str
-    hint: str
-    got: object = MISSING
-
-
-def too_deep(path: KeyPath) -> Problem:
-    return Problem(path, "load.too_deep", f"nesting deeper than {MAX_DEPTH} levels",
+def too_deep(path: KeyPath) -> Issue:
+    return problem(path, "load.too_deep", f"nesting deeper than {MAX_DEPTH} levels",
                    "a cluster document is a few tables deep")
 
 
-def too_many_values(path: KeyPath, aliases: bool) -> Problem:
+def too_many_values(path: KeyPath, aliases: bool) -> Issue:
     if aliases:
-        return Problem(path, "load.too_many_values", f"the document expands to more than {MAX_VALUES} values",
+        return problem(path, "load.too_many_values", f"the document expands to more than {MAX_VALUES} values",
                        "YAML aliases can multiply a document; write the values out")
-    return Problem(path, "load.too_many_values", f"the document has more than {MAX_VALUES} values",
+    return problem(path, "load.too_many_values", f"the document has more than {MAX_VALUES} values",
                    "a cluster document has a few dozen")
 
 
-def int_range(path: KeyPath, value: object = MISSING) -> Problem:
-    return Problem(path, "load.int_range", "the integer does not fit in 64 bits",
+def int_range(path: KeyPath, value: object = MISSING) -> Issue:
+    return problem(path, "load.int_range", "the integer does not fit in 64 bits",
                    f"use a whole number from {MIN_INT} to {MAX_INT}", value)
 
 
-def nul(path: KeyPath, in_key: bool) -> Problem:
+def nul(path: KeyPath, in_key: bool) -> Issue:
     where = "key" if in_key else "value"
-    return Problem(path, "load.nul", f"the {where} contains a NUL character (\\u0000)", "remove it")
+    return problem(path, "load.nul", f"the {where} contains a NUL character (\\u0000)", "remove it")
 
 
 def out_of_range(value: object) -> bool:
@@ -55,7 +43,7 @@ def out_of_range(value: object) -> bool:
     return type(value) is int and not MIN_INT <= value <= MAX_INT
 
 
-def check_values(data: Any, prefix: KeyPath = ()) -> Problem | None:
+def check_values(data: Any, prefix: KeyPath = ()) -> Issue | None:
     """The first problem of parsed ``data`` in document order, or None.
 
     ``prefix`` is where ``data`` sits (a ``--set`` key's path), so nesting counts from the document's top and
@@ -85,4 +73,4 @@ def check_values(data: Any, prefix: KeyPath = ()) -> Problem | None:
     return None
 
 
-__all__ = ["Problem", "check_values", "int_range", "nul", "out_of_range", "too_deep", "too_many_values"]
+__all__ = ["check_values", "int_range", "nul", "out_of_range", "too_deep", "too_many_values"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
-from pconf.errors import Issue, Location
+from pconf.errors import Issue, Location, problem
 from pconf.keypath import KeyPath, parse_dotted
 from pconf.load.layer import MAX_DEPTH, MAX_OVERRIDES, Layer
-from pconf.load.limits import Problem, check_values, int_range, too_deep
+from pconf.load.limits import check_values, int_range, too_deep
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,10 +27,10 @@ def parse_value(text: str, path: KeyPath = ()) -> Any:
 
     TOML first, so ``8`` is an int, ``"8"`` a string, ``[0, 1]`` a list and ``1e3`` a float; a bare word
     such as ``mp`` is not TOML and falls through to YAML, which reads it as a string (``null`` as null).
-    A refused value is a Problem (rule ``load.set_value`` when neither parses); values are checked like a
+    A refused value is an unplaced Issue (rule ``load.set_value`` when neither parses); values are checked like a
     file's (nesting from the document's top, 64-bit integers, NUL, YAML tags).
     """
-    unparsed = Problem(path, "load.set_value", "the value does not parse as TOML or YAML",
+    unparsed = problem(path, "load.set_value", "the value does not parse as TOML or YAML",
                        "quote strings, write lists as [a, b]", text)
     if "\n" in text or "\r" in text:
         return unparsed
@@ -48,7 +49,7 @@ def parse_value(text: str, path: KeyPath = ()) -> Any:
     from pconf.load.yaml import parse_yaml_value
 
     found = parse_yaml_value(text, path)
-    if isinstance(found, Problem) and found.rule in _NOT_A_VALUE:
+    if isinstance(found, Issue) and found.rule in _NOT_A_VALUE:
         return unparsed
     return found
 
@@ -61,12 +62,12 @@ def overrides_layer(overrides: Iterable[str]) -> tuple[Layer, list[Issue]]:
     issues: list[Issue] = []
     overrides = list(overrides)
     if len(overrides) > MAX_OVERRIDES:
-        issues.append(Issue((), Location("<command line>"), "load.too_many_overrides",
+        issues.append(Issue((), Location.argument("<command line>"), "load.too_many_overrides",
                             f"{len(overrides)} --set overrides, more than {MAX_OVERRIDES}",
                             hint="write the values in a file and pass it after the others"))
-        return Layer("--set", data, where, ()), issues
+        return Layer("--set", data, where, (), Location.override("")), issues
     for text in overrides:
-        loc = Location("--set", detail=text)
+        loc = Location.override(text)
         key, eq, raw = text.partition("=")
         reset = key.startswith("~")
         path = parse_dotted(key[1:] if reset else key)
@@ -75,8 +76,7 @@ def overrides_layer(overrides: Iterable[str]) -> tuple[Layer, list[Issue]]:
                                 hint="write --set section.key=value, e.g. parallel.tensor_parallel_size=8"))
             continue
         if len(path) > MAX_DEPTH:
-            deep = too_deep(path[: MAX_DEPTH + 1])
-            issues.append(Issue(deep.path, loc, deep.rule, deep.message, hint=deep.hint))
+            issues.append(too_deep(path[: MAX_DEPTH + 1]).placed(loc))
             continue
         if reset:
             if eq:
@@ -95,12 +95,12 @@ def overrides_layer(overrides: Iterable[str]) -> tuple[Layer, list[Issue]]:
                                 hint=f"write a value, or --set ~{key} to reset it to its default"))
             continue
         value = parse_value(raw.strip(), path)
-        if isinstance(value, Problem):
-            got = raw if value.rule == "load.set_value" else value.got
-            issues.append(Issue(value.path, loc, value.rule, value.message, hint=value.hint, got=got))
+        if isinstance(value, Issue):
+            found = value.placed(loc)
+            issues.append(replace(found, got=raw) if found.rule == "load.set_value" else found)
             continue
         _put(data, where, path, value, loc, issues)
-    return Layer("--set", data, where, tuple(resets)), issues
+    return Layer("--set", data, where, tuple(resets), Location.override("")), issues
 
 
 def _put(data: dict[str, Any], where: dict[KeyPath, Location], path: KeyPath, value: Any, loc: Location,

@@ -10,7 +10,7 @@ from pconf.errors import Issue, Location
 from pconf.keypath import KeyPath, format_path
 from pconf.load._toml_positions import key_positions
 from pconf.load.layer import MAX_DEPTH, locate
-from pconf.load.limits import Problem, check_values, int_range, too_deep
+from pconf.load.limits import check_values, int_range, too_deep
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -52,17 +52,15 @@ def parse_toml(text: str, source: str) -> tuple[dict[str, Any], dict[KeyPath, Lo
         long = next((m for m in _DIGITS.finditer(text) if len(m.group().replace("_", "")) > limit), None)
         line, col = _position(text, long.start()) if long else (0, 0)
         return _located(int_range(_key_at(text, line, col) if line else ()), source, line, col)
-    where = {path: Location(source, line, col) for path, (line, col) in key_positions(text).items()}
-    problem = check_values(data)
-    if problem is not None:
-        loc = locate(where, problem.path, Location(source))
-        return Issue(problem.path, loc, problem.rule, problem.message, hint=problem.hint, got=problem.got)
+    where = {path: Location("file", source, line, col) for path, (line, col) in key_positions(text).items()}
+    refused = check_values(data)
+    if refused is not None:
+        return refused.placed(locate(where, refused.path, Location.file(source)))
     return data, where
 
 
-def _located(problem: Problem, source: str, line: int, col: int) -> Issue:
-    return Issue(problem.path, Location(source, line, col), problem.rule, problem.message, hint=problem.hint,
-                 got=problem.got)
+def _located(found: Issue, source: str, line: int, col: int) -> Issue:
+    return found.placed(Location.file(source, line, col))
 
 
 def _syntax_error(text: str, source: str, line: int, col: int, message: str) -> Issue:
@@ -74,10 +72,10 @@ def _syntax_error(text: str, source: str, line: int, col: int, message: str) -> 
         first = key_positions(text[:offset]).get(path) if message.startswith(_DUPLICATE) else None
         if first is not None:  # located at the second key itself (tomllib points past its value)
             key_col = offset - text.rfind("\n", 0, offset)
-            return Issue(path, Location(source, line, key_col), "load.duplicate_key",
+            return Issue(path, Location.file(source, line, key_col), "load.duplicate_key",
                          f"duplicate key `{format_path(path[-1:])}` (first written at line {first[0]})",
                          hint="keep one of them")
-    return Issue(path, Location(source, line, col), "load.toml_syntax", f"TOML syntax error: {message}",
+    return Issue(path, Location.file(source, line, col), "load.toml_syntax", f"TOML syntax error: {message}",
                  hint="fix the file's syntax")
 
 

@@ -24,10 +24,10 @@ from yaml.events import (
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from pconf.errors import Issue, Location, shorten
+from pconf.errors import Issue, Location, problem, shorten
 from pconf.keypath import KeyPath
 from pconf.load.layer import MAX_DEPTH, MAX_VALUES
-from pconf.load.limits import Problem, int_range, nul, out_of_range, too_deep, too_many_values
+from pconf.load.limits import int_range, nul, out_of_range, too_deep, too_many_values
 
 try:
     _Loader: Any = yaml.CSafeLoader
@@ -56,13 +56,13 @@ class _Mark(NamedTuple):
 
 
 class _Refused(Exception):
-    def __init__(self, node: Node, problem: Problem) -> None:
-        super().__init__(problem.message)
-        self.node, self.problem = node, problem
+    def __init__(self, node: Node, found: Issue) -> None:
+        super().__init__(found.message)
+        self.node, self.problem = node, found
 
 
 def _refused(node: Node, path: KeyPath, rule: str, message: str, hint: str) -> _Refused:
-    return _Refused(node, Problem(path, rule, message, hint))
+    return _Refused(node, problem(path, rule, message, hint))
 
 
 class _Walker:
@@ -76,7 +76,7 @@ class _Walker:
         self.open: set[int] = set()  # the mappings being built, so a `<<` cannot merge one into itself
 
     def loc(self, node: Node) -> Location:
-        return Location(self.source, node.start_mark.line + 1, node.start_mark.column + 1)
+        return Location("file", self.source, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def count(self, node: Node, path: KeyPath) -> None:
         self.values += 1
@@ -171,17 +171,15 @@ def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[KeyPath, Lo
     """Parse YAML text safely; return its top-level mapping and key locations, or an Issue."""
     composed = _compose(text)
     if isinstance(composed, tuple):
-        problem, mark = composed
-        loc = Location(source, mark.line + 1, mark.column + 1) if mark else Location(source)
-        return Issue(problem.path, loc, problem.rule, problem.message, hint=problem.hint)
+        found, mark = composed
+        return found.placed(Location.file(source, mark.line + 1, mark.column + 1) if mark else Location.file(source))
     if composed is None:
         return {}, {}
     walker = _Walker(source)
     try:
         data = walker.value(composed, ())
     except _Refused as exc:
-        p = exc.problem
-        return Issue(p.path, walker.loc(exc.node), p.rule, p.message, hint=p.hint, got=p.got)
+        return exc.problem.placed(walker.loc(exc.node))
     if data is None:  # an explicitly empty document (`---` alone, or `null`), like an empty file
         return {}, {}
     if not isinstance(data, dict):
@@ -192,7 +190,7 @@ def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[KeyPath, Lo
 
 
 def parse_yaml_value(text: str, prefix: KeyPath) -> Any:
-    """Read one value (a ``--set`` value) with the same safe walk as a file; a Problem if it is refused.
+    """Read one value (a ``--set`` value) with the same safe walk as a file; an unplaced Issue if it is refused.
 
     ``prefix`` is the key the value is set at: nesting counts from the document's top.
     """
@@ -207,7 +205,7 @@ def parse_yaml_value(text: str, prefix: KeyPath) -> Any:
         return exc.problem
 
 
-def _compose(text: str, prefix: KeyPath = ()) -> Node | tuple[Problem, Any] | None:
+def _compose(text: str, prefix: KeyPath = ()) -> Node | tuple[Issue, Any] | None:
     """The document's node tree (None for an empty document), or a syntax or nesting problem and its mark.
 
     ``prefix``: where the text's value sits (a ``--set`` key), for nesting and the problem's path.
@@ -221,19 +219,19 @@ def _compose(text: str, prefix: KeyPath = ()) -> Node | tuple[Problem, Any] | No
         node: Node | None = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark: Any = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
+        what = exc.problem or exc.context or "invalid YAML"
         path = _path_at(text, mark.line, mark.column) if mark else ()
-        return Problem(path, "load.yaml_syntax", f"YAML syntax error: {problem}", "fix the file's syntax"), mark
+        return problem(path, "load.yaml_syntax", f"YAML syntax error: {what}", "fix the file's syntax"), mark
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (a control character)
         at = exc.position
         if _Loader is not yaml.SafeLoader:  # libyaml counts bytes
             at = len(text.encode("utf-8")[:at].decode("utf-8", errors="ignore"))
         char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
         mark = _Mark(text.count("\n", 0, at), at - text.rfind("\n", 0, at) - 1)
-        return Problem(_path_at(text, mark.line, mark.column), "load.yaml_syntax",
+        return problem(_path_at(text, mark.line, mark.column), "load.yaml_syntax",
                        f"YAML syntax error: {exc.reason} ({char})", "fix the file's syntax"), mark
     except yaml.YAMLError as exc:
-        return Problem((), "load.yaml_syntax", f"YAML error: {exc}", "fix the file"), None
+        return problem((), "load.yaml_syntax", f"YAML error: {exc}", "fix the file"), None
     finally:
         loader.dispose()
     return node
@@ -299,7 +297,7 @@ def _events(text: str) -> Iterator[Any]:
         loader.dispose()
 
 
-def _too_deep_node(text: str, prefix: KeyPath = ()) -> tuple[Problem, Any] | None:
+def _too_deep_node(text: str, prefix: KeyPath = ()) -> tuple[Issue, Any] | None:
     """The first node nested deeper than MAX_DEPTH, found on the event stream (nothing is composed), or None.
 
     A syntax error ends the check: composing reports it. libyaml 0.2.6 and later (PyYAML 6.0.4's wheels) refuse

@@ -522,7 +522,7 @@ class TestLoadLayers:
         write("a.toml", "a = 1\n")
         layers = load_layers(["a.toml"], ["~parallel.nnodes"])
         assert [(layer.name, layer.data, layer.resets) for layer in layers][1] == (
-            "--set", {}, ((("parallel", "nnodes"), Location("--set", detail="~parallel.nnodes")),)
+            "--set", {}, ((("parallel", "nnodes"), Location.override("~parallel.nnodes")),)
         )
 
 
@@ -696,21 +696,21 @@ class TestReset:
         layer = one("a.toml")
         assert (layer.data, positions(layer)) == ({"a": 1}, {"a": "a.toml:1:1"})
         assert layer.resets == (
-            (("parallel", "enable_expert_parallel"), Location("a.toml", 2, 1, "reset")),
-            (("cluster",), Location("a.toml", 2, 1, "reset")),
+            (("parallel", "enable_expert_parallel"), Location.file("a.toml", 2, 1, "reset")),
+            (("cluster",), Location.file("a.toml", 2, 1, "reset")),
         )
 
     def test_string_form(self) -> None:
         """`reset = "key"` is a list of one."""
         write("a.toml", 'reset = "parallel.nnodes"\n')
-        assert one("a.toml").resets == ((("parallel", "nnodes"), Location("a.toml", 1, 1, "reset")),)
+        assert one("a.toml").resets == ((("parallel", "nnodes"), Location.file("a.toml", 1, 1, "reset")),)
 
     def test_yaml_entries_located_per_item(self) -> None:
         """In YAML each reset entry is located at its own item."""
         write("a.yaml", "reset:\n  - parallel.nnodes\n  - parallel.node_rank\n")
         assert one("a.yaml").resets == (
-            (("parallel", "nnodes"), Location("a.yaml", 2, 5, "reset")),
-            (("parallel", "node_rank"), Location("a.yaml", 3, 5, "reset")),
+            (("parallel", "nnodes"), Location.file("a.yaml", 2, 5, "reset")),
+            (("parallel", "node_rank"), Location.file("a.yaml", 3, 5, "reset")),
         )
 
     def test_bad_entries(self) -> None:

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from pconf.errors import Location
+from pconf.errors import Issue, Location
 from pconf.keypath import format_path
 from pconf.load.layer import Layer
-from pconf.load.limits import Problem
 from pconf.load.overrides import overrides_layer, parse_value
 
 
@@ -112,12 +111,12 @@ class TestParseValue:
     ])
     def test_unparseable(self, text: str) -> None:
         """Text that neither TOML nor YAML reads (or that spans lines) is unparsed."""
-        assert isinstance(parse_value(text), Problem)
+        assert isinstance(parse_value(text), Issue)
 
     @pytest.mark.parametrize("text", ["!!int xyz", "2001-13-45"])
     def test_unbuildable_yaml_scalar(self, text: str) -> None:
         """A YAML scalar that cannot be built is unparsed, not an exception."""
-        assert isinstance(parse_value(text), Problem)
+        assert isinstance(parse_value(text), Issue)
 
 
 class TestOverridesLayer:
@@ -205,7 +204,7 @@ class TestResetOverrides:
         layer = layer_of(["~parallel.enable_expert_parallel"])
         assert (layer.data, layer.where) == ({}, {})
         assert layer.resets == (
-            (("parallel", "enable_expert_parallel"), Location("--set", detail="~parallel.enable_expert_parallel")),
+            (("parallel", "enable_expert_parallel"), Location.override("~parallel.enable_expert_parallel")),
         )
 
     def test_reset_after_set_drops_the_value(self) -> None:
