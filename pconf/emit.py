@@ -11,7 +11,7 @@ import attrs
 from pconf.errors import ConfigError, Issue, Location, shorten
 from pconf.hashing import graph_hash
 from pconf.keypath import KeyPath, format_path
-from pconf.schema.parallel import DERIVED_FIELD_AFTER
+from pconf.schema.parallel import DERIVED_FIELDS
 
 if TYPE_CHECKING:
     from pconf.compile import Compiled
@@ -25,7 +25,7 @@ def document_dict(compiled: Compiled) -> dict[str, Any]:
     r = compiled.resolved
     parallel: dict[str, Any] = {}
     derived_values = {"world_size": r.world_size, "data_parallel_index": r.data_parallel_index}
-    after = {anchor: name for name, anchor in DERIVED_FIELD_AFTER.items()}
+    after = {derived.after: name for name, derived in DERIVED_FIELDS.items()}
     for key, value in plain(attrs.asdict(r.parallel)).items():
         parallel[key] = value
         if key in after:
@@ -39,7 +39,7 @@ def document_dict(compiled: Compiled) -> dict[str, Any]:
     }
     sources: dict[str, str] = {}
     for path in _leaf_paths({k: v for k, v in doc.items() if k != "graph_hash"}, ()):
-        if path[0] == "derived" or (path[0] == "parallel" and path[1] in DERIVED_FIELD_AFTER):
+        if path[0] == "derived" or (path[0] == "parallel" and path[1] in DERIVED_FIELDS):
             sources[format_path(path)] = "derived"
         else:
             sources[format_path(path)] = compiled.source(path)

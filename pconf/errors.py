@@ -175,6 +175,12 @@ def problem(path: KeyPath, rule: str, message: str, hint: str = "", got: object 
     return Issue(path, NOWHERE, rule, message, hint, got)
 
 
+def refusal(rule: str, message: str, hint: str, got: object, index: int | None = None) -> SchemaError:
+    """What a value check raises to refuse a value: a SchemaError holding one unplaced Issue (its path the list
+    index, if any), which ``pconf.structure`` places at the field's key and location."""
+    return SchemaError([problem(() if index is None else (index,), rule, message, hint, got)])
+
+
 class PconfError(Exception):
     """Base of every error pconf raises on purpose."""
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import attrs
 
-from pconf.schema import DERIVED_FIELDS, INTERNAL_FIELDS, LAYER_KEYS, Document, FieldInfo, info
+from pconf.schema import DERIVED_FIELDS, INTERNAL_FIELDS, LAYER_KEYS, Document, FieldInfo, info, shape
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_PATH = "schemas/pconf.schema.json"
@@ -29,74 +29,22 @@ REFERENCE_PATH = "docs/reference.md"
 #: A superset of pconf's import-path check (``package.module.Class``) under both Python's and ECMA-262's
 #: regular expressions: ``[^.\s]`` covers ``\w`` in either, so an editor never refuses a path pconf takes.
 IMPORT_PATH_PATTERN = r"^[A-Za-z_][^.\s]*(?:\.[A-Za-z_][^.\s]*)+$"
-#: numactl CPU-list syntax (vLLM's ``numa_bind_cpus`` grammar; pconf also requires ascending ranges).
-CPU_LIST_PATTERN = r"^\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*$"
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 
-#: The JSON Schema constraints of each extra value check (``FieldInfo.check``), merged into the field's schema,
-#: and the same constraints in words for the reference. A check missing here adds no constraint (the schema
-#: stays looser than pconf, never stricter); tests/test_introspect.py asserts every check has its entry.
-CHECK_SCHEMAS: dict[str, dict[str, Any]] = {
-    "numa_nodes": {"minItems": 1, "items": {"type": "integer", "minimum": 0}},
-    "cpu_lists": {"minItems": 1, "items": {"type": "string", "pattern": CPU_LIST_PATTERN}},
-    "node_cpus": {"pattern": f"^(?:{CPU_LIST_PATTERN[1:-1]})?$"},
-    "gpu_nodes": {"items": {"type": "integer", "minimum": -1}},
-}
-_CHECK_TEXT = {
-    "numa_nodes": "non-empty; every node >= 0",
-    "cpu_lists": "non-empty; numactl CPU lists such as `0-3` or `0,2,4-7`, ranges ascending",
-    "node_cpus": "a numactl CPU list such as `0-31,64-95`, or `\"\"` for a node without CPUs",
-    "gpu_nodes": "NUMA node numbers, `-1` for unknown",
-}
 
-#: The rule ids of pconf's per-key checks (``pconf.structure``), with what each refuses.
-FIELD_CHECK_RULES: dict[str, str] = {
-    "schema.type": "The value has the wrong type: pconf does not coerce (`\"2\"`, `2.0` and `true` are not `2`; "
-    "`1` and `\"yes\"` are not `true`); null is allowed only where a key may be unset.",
-    "schema.bound": "An integer is outside its range (e.g. a parallel size below 1).",
-    "schema.choice": "A string is not one of the key's accepted values (for distributed_executor_backend: a "
-    "backend name or the dotted import path of an executor class).",
-    "schema.required": "A key that has no default is missing from its table.",
-    "schema.unknown_key": "The key is not part of the format; the message suggests the closest key.",
-    "schema.derived_key": "The key is derived (`world_size`, `data_parallel_index`) and cannot be set.",
-    "schema.internal_key": "The key is one of vLLM's runtime-internal fields, not part of the file format.",
-    "schema.too_many_items": "A list has more than 1024 entries (the NUMA lists: one per GPU or NUMA node).",
-    "schema.too_many_cpus": "The CPU lists of a document name more than 1048576 CPUs in all.",
-    "numa.nodes_empty": "`numa_bind_nodes` is an empty list.",
-    "numa.nodes_negative": "A NUMA node number in `numa_bind_nodes` is negative.",
-    "numa.cpus_empty": "`numa_bind_cpus` is an empty list.",
-    "numa.cpus_syntax": "A CPU list is empty where it may not be, not numactl CPU-list syntax, has a descending "
-    "range, or names a CPU beyond any machine.",
-    "numa.gpu_node": "A GPU's NUMA node is neither a node number nor -1 (unknown).",
-}
+def field_check_rules() -> dict[str, str]:
+    """The rule ids of pconf's per-key checks, with what each refuses: the structuring checks
+    (``pconf.structure.FIELD_RULES``) and those of the extra value checks (``pconf.schema.checks``)."""
+    from pconf.schema.checks import CHECKS
+    from pconf.structure import FIELD_RULES
+
+    out = dict(FIELD_RULES)
+    for check in CHECKS:
+        out.update(check.rules)
+    return out
 
 
 # -- reading a field --------------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class _Shape:
-    """What a field's annotation says: the type of its values, whether it may be unset (null), and, for a
-    table or a list of tables, the table's attrs class."""
-
-    base: Any
-    optional: bool
-    table: type[Any] | None
-    is_list: bool
-
-
-def _shape(a: attrs.Attribute[Any]) -> _Shape:
-    tp = a.type
-    args = typing.get_args(tp)
-    optional = type(None) in args and typing.get_origin(tp) in (typing.Union, types.UnionType)
-    base = next((t for t in args if t is not type(None)), tp) if optional else tp
-    if isinstance(base, type) and attrs.has(base):
-        return _Shape(base, optional, base, False)
-    if typing.get_origin(base) is tuple:
-        item = typing.get_args(base)[0]
-        if isinstance(item, type) and attrs.has(item):
-            return _Shape(base, optional, item, True)
-    return _Shape(base, optional, None, False)
 
 
 def _fields(cls: type[Any]) -> tuple[attrs.Attribute[Any], ...]:
@@ -126,10 +74,10 @@ def _sections() -> list[tuple[str, type[Any], bool]]:
 
     def walk(cls: type[Any], prefix: str) -> None:
         for a in _fields(cls):
-            shape = _shape(a)
-            if shape.table is not None:
-                out.append((prefix + a.name, shape.table, shape.is_list))
-                walk(shape.table, f"{prefix}{a.name}.")
+            fs = shape(a)
+            if fs.table is not None:
+                out.append((prefix + a.name, fs.table, fs.is_list))
+                walk(fs.table, f"{prefix}{a.name}.")
 
     walk(Document, "")
     return out
@@ -169,19 +117,16 @@ def schema_text() -> str:
 
 def field_schema(a: attrs.Attribute[Any]) -> dict[str, Any]:
     """The JSON Schema of one field: type, bounds, choices, default and descriptions (tables recursively)."""
-    meta, shape = info(a), _shape(a)
-    if shape.table is not None and not shape.is_list:
-        out = _object_schema(shape.table)
-        if shape.optional:
+    meta, fs = info(a), shape(a)
+    if fs.table is not None and not fs.is_list:
+        out = _object_schema(fs.table)
+        if fs.optional:
             out["type"] = ["object", "null"]
         return out
-    if shape.table is not None:
-        out = {"type": "array", "items": _object_schema(shape.table)}
-    else:
-        out = _value_schema(shape.base, meta)
+    out = {"type": "array", "items": _object_schema(fs.table)} if fs.table else _value_schema(fs.base, meta)
     if meta.check is not None:
-        out.update(CHECK_SCHEMAS.get(meta.check, {}))
-    if shape.optional:
+        out.update(meta.check.schema)
+    if fs.optional:
         _allow_null(out)
     default = _default(a)
     if default is not attrs.NOTHING and default is not None:  # unset is written by leaving the key out
@@ -311,7 +256,7 @@ def reference_markdown() -> str:
         "",
         "| key | derived as |",
         "| --- | --- |",
-        *(f"| `{key}` | {_cell(how)} |" for key, how in DERIVED_FIELDS.items()),
+        *(f"| `{key}` | {_cell(derived.how)} |" for key, derived in DERIVED_FIELDS.items()),
         "",
         "## Not part of the format",
         "",
@@ -341,7 +286,7 @@ def reference_markdown() -> str:
         "",
         "| rule | what it refuses |",
         "| --- | --- |",
-        *(f"| `{rid}` | {_cell(text)} |" for rid, text in FIELD_CHECK_RULES.items()),
+        *(f"| `{rid}` | {_cell(text)} |" for rid, text in field_check_rules().items()),
         "",
         "### Rules across keys",
         "",
@@ -356,11 +301,11 @@ def reference_markdown() -> str:
 
 
 def _reference_row(a: attrs.Attribute[Any], section: str) -> str:
-    meta, shape = info(a), _shape(a)
+    meta, fs = info(a), shape(a)
     graph = "yes" if meta.graph else "no"
-    if shape.table is not None:
+    if fs.table is not None:
         name = f"{section}.{a.name}"
-        see = f"see [{_heading(name, shape.is_list)}](#{_anchor(name)})"
+        see = f"see [{_heading(name, fs.is_list)}](#{_anchor(name)})"
         return f"| `{a.name}` | {_type_name(a)} | {_show_default(a)} | {see} | {graph} | {meta.scope} | " \
                f"{_cell(meta.doc)} |"
     return f"| `{a.name}` | {_type_name(a)} | {_show_default(a)} | {_cell(_allowed(a))} | {graph} | " \
@@ -371,10 +316,10 @@ def _reference_row(a: attrs.Attribute[Any], section: str) -> str:
 
 
 def _type_name(a: attrs.Attribute[Any]) -> str:
-    shape = _shape(a)
-    base, origin = shape.base, typing.get_origin(shape.base)
-    if shape.table is not None:
-        name = "list of tables" if shape.is_list else "table"
+    fs = shape(a)
+    base, origin = fs.base, typing.get_origin(fs.base)
+    if fs.table is not None:
+        name = "list of tables" if fs.is_list else "table"
     elif base is int:
         name = "integer"
     elif base is bool:
@@ -387,7 +332,7 @@ def _type_name(a: attrs.Attribute[Any]) -> str:
         name = "table"
     else:
         name = "string"
-    return f"{name} or unset" if shape.optional else name
+    return f"{name} or unset" if fs.optional else name
 
 
 def _allowed(a: attrs.Attribute[Any]) -> str:
@@ -402,17 +347,17 @@ def _allowed(a: attrs.Attribute[Any]) -> str:
         parts.append(f"<= {meta.le}")
     if meta.choices:
         names = [_toml(c) for c in meta.choices]
-        if typing.get_origin(_shape(a).base) in (typing.Union, types.UnionType):
+        if typing.get_origin(shape(a).base) in (typing.Union, types.UnionType):
             names = ["`true`", "`false`", *names]
         text = ", ".join(names)
         if meta.open_choices:
             text += ", or an import path `package.module.Class`"
         if meta.deprecated:
             text += " (deprecated: " + ", ".join(
-                f"{_toml(old)} → {_toml(new)}" for old, new in meta.deprecated.items()) + ")"
+                f"{_toml(old)} → {_toml(new.instead)}" for old, new in meta.deprecated.items()) + ")"
         parts.append(text)
-    if meta.check is not None and meta.check in _CHECK_TEXT:
-        parts.append(_CHECK_TEXT[meta.check])
+    if meta.check is not None:
+        parts.append(meta.check.text)
     return "; ".join(parts)
 
 
@@ -469,13 +414,11 @@ def _anchor(name: str) -> str:
 
 
 __all__ = [
-    "CHECK_SCHEMAS",
-    "CPU_LIST_PATTERN",
     "DIALECT",
-    "FIELD_CHECK_RULES",
     "IMPORT_PATH_PATTERN",
     "REFERENCE_PATH",
     "SCHEMA_PATH",
+    "field_check_rules",
     "field_schema",
     "json_schema",
     "reference_markdown",

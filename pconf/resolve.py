@@ -22,11 +22,9 @@ import attrs
 
 from pconf.errors import Location
 from pconf.keypath import KeyPath
-from pconf.schema import Document, ParallelConfig
+from pconf.schema import Document, ParallelConfig, field_info
 from pconf.schema.eplb import EPLBCommunicator
 
-#: all2all backends vLLM rewrites to allgather_reducescatter (spec §4).
-A2A_REWRITTEN = frozenset({"naive", "pplx"})
 #: all2all backends under which MoE layers run sequence parallel (spec §8).
 SEQUENCE_PARALLEL_A2A = frozenset({
     "allgather_reducescatter", "deepep_high_throughput", "deepep_low_latency", "mori_high_throughput",
@@ -179,8 +177,9 @@ def resolve(document: Document, env: VllmEnv | None = None) -> ResolvedConfig:
         derive("distributed_executor_backend", backend, why)
 
     # 4. Value rewrites vLLM makes on these same fields (spec §4, §6 step 10, §7.2, §10.1).
-    if p.all2all_backend in A2A_REWRITTEN:
-        derive("all2all_backend", "allgather_reducescatter", f"{p.all2all_backend} is a deprecated alias")
+    old = field_info(ParallelConfig, "all2all_backend").deprecated.get(p.all2all_backend)
+    if old is not None and old.rewritten:  # naive, pplx (spec §4)
+        derive("all2all_backend", old.instead, f"{p.all2all_backend} is a deprecated alias")
     if p.enable_eplb and p.eplb_config.communicator is None:
         comm: EPLBCommunicator
         comm, why = (("pynccl", "elastic EP") if p.enable_elastic_ep else

@@ -16,7 +16,7 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
 
 import attrs
 import cattrs
@@ -29,23 +29,32 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, override
 
-from pconf.cpulist import MAX_NAMED_CPUS, cpu_count, cpu_list_problem
-from pconf.errors import Issue, SchemaError, did_you_mean, issue_order, problem
+from pconf.cpulist import MAX_NAMED_CPUS, cpu_count
+from pconf.errors import Issue, SchemaError, did_you_mean, issue_order, problem, refusal
 from pconf.keypath import KeyPath, format_path
 from pconf.merge import Merged
-from pconf.schema import DERIVED_FIELDS, INTERNAL_FIELDS, Document, FieldInfo, info
+from pconf.schema import DERIVED_FIELDS, INTERNAL_FIELDS, Document, FieldInfo, info, shape
 
 _DOTTED_CLASS = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\Z", re.ASCII)
 #: The longest list pconf reads (the NUMA lists: one entry per GPU or NUMA node of a host; Linux has at most
 #: 1024 NUMA nodes): the checks across them compare entries pairwise, so this bounds their work.
 MAX_LIST_ITEMS = 1024
+#: The rule ids structuring reports, with what each refuses (the extra value checks declare their own).
+FIELD_RULES: dict[str, str] = {
+    "schema.type": "The value has the wrong type: pconf does not coerce (`\"2\"`, `2.0` and `true` are not `2`; "
+    "`1` and `\"yes\"` are not `true`); null is allowed only where a key may be unset.",
+    "schema.bound": "An integer is outside its range (e.g. a parallel size below 1).",
+    "schema.choice": "A string is not one of the key's accepted values (for distributed_executor_backend: a "
+    "backend name or the dotted import path of an executor class).",
+    "schema.required": "A key that has no default is missing from its table.",
+    "schema.unknown_key": "The key is not part of the format; the message suggests the closest key.",
+    "schema.derived_key": "The key is derived (`world_size`, `data_parallel_index`) and cannot be set.",
+    "schema.internal_key": "The key is one of vLLM's runtime-internal fields, not part of the file format.",
+    "schema.too_many_items": f"A list has more than {MAX_LIST_ITEMS} entries (the NUMA lists: one per GPU or NUMA "
+    "node).",
+    "schema.too_many_cpus": f"The CPU lists of a document name more than {MAX_NAMED_CPUS} CPUs in all.",
+}
 _SECTIONS: dict[str, type[Any]] = {a.name: a.type for a in attrs.fields(Document)}  # type: ignore[misc]
-
-
-def refuse(rule: str, message: str, hint: str, got: object, index: int | None = None) -> NoReturn:
-    """Refuse a field's value from inside a hook: a SchemaError holding one unplaced Issue (its path is the list
-    index, if any, below the field), placed with the field's key and location when cattrs' errors are collected."""
-    raise SchemaError([problem(() if index is None else (index,), rule, message, hint, got)])
 
 
 def structure(merged: Merged) -> Document:
@@ -95,18 +104,10 @@ def make_converter() -> cattrs.Converter:
 def _schema_classes(cls: type[Any]) -> list[type[Any]]:
     out = [cls]
     for a in attrs.fields(cls):
-        nested = _table_class(a.type)
+        nested = shape(a).table
         if nested is not None:
             out.extend(_schema_classes(nested))
     return out
-
-
-def _table_class(tp: Any) -> type[Any] | None:
-    """The attrs class of a table field: ``T``, ``T | None`` or a list of tables ``tuple[T, ...]``."""
-    args = [t for t in typing.get_args(tp) if t is not type(None) and t is not Ellipsis]
-    if typing.get_origin(tp) in (typing.Union, types.UnionType, tuple) and len(args) == 1:
-        tp = args[0]
-    return tp if isinstance(tp, type) and attrs.has(tp) else None
 
 
 # -- field hooks ------------------------------------------------------------------------------------------
@@ -115,33 +116,29 @@ def _table_class(tp: Any) -> type[Any] | None:
 def _field_hook(a: attrs.Attribute[Any], converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
     """Build the strict hook of one field from its annotation and FieldInfo."""
     meta = info(a)
-    tp = a.type
-    args = typing.get_args(tp)
-    optional = type(None) in args and (typing.get_origin(tp) in (typing.Union, types.UnionType))
-    base = next((t for t in args if t is not type(None)), tp) if optional else tp
-    if isinstance(base, type) and attrs.has(base):
-        nested: type[Any] = base
+    base, optional, table, is_list = shape(a)
+    if table is not None and not is_list:
+        nested: type[Any] = table
 
         def structure_table(value: Any, _: Any) -> Any:
             if value is None and optional:
                 return None
             if not isinstance(value, dict):
-                refuse("schema.type", "must be a table", f"write [{a.name}] with its keys", value)
+                raise refusal("schema.type", "must be a table", f"write [{a.name}] with its keys", value)
             return converter.structure(value, nested)
 
         return structure_table
-    item = _table_class(base) if typing.get_origin(base) is tuple else None
-    if item is not None:
-        return functools.partial(_structure_table_list, cls=item, converter=converter)
+    if table is not None:
+        return functools.partial(_structure_table_list, cls=table, converter=converter)
     check_type = _type_check(base, meta)
-    extra = _EXTRA_CHECKS[meta.check] if meta.check else None
+    extra = meta.check.run if meta.check else None
 
     def hook(value: Any, _: Any) -> Any:
         if value is None:
             if optional:
                 return None
-            refuse("schema.type", f"must be {_describe(base, meta)}, not null",
-                               "remove the key to use the default", value)
+            raise refusal("schema.type", f"must be {_describe(base, meta)}, not null",
+                          "remove the key to use the default", value)
         value = check_type(value)
         _check_bounds(value, meta)
         if extra is not None:
@@ -198,7 +195,7 @@ def _strict_int(value: Any) -> int:
         hint = f"write {int(value)} without a decimal point"
     elif isinstance(value, str) and value.strip().lstrip("+-").isdigit():
         hint = f"write {value.strip()} without quotes" if len(value.strip()) <= 20 else "write it without quotes"
-    refuse("schema.type", "must be an integer", hint, value)
+    raise refusal("schema.type", "must be an integer", hint, value)
 
 
 def _strict_bool(value: Any) -> bool:
@@ -209,27 +206,27 @@ def _strict_bool(value: Any) -> bool:
         hint = "write true or false without quotes"
     elif isinstance(value, int | float):
         hint = "write true or false, not a number"
-    refuse("schema.type", "must be true or false", hint, value)
+    raise refusal("schema.type", "must be true or false", hint, value)
 
 
 def _strict_str(value: Any) -> str:
     if isinstance(value, str):
         return value
-    refuse("schema.type", "must be a string", "quote the value", value)
+    raise refusal("schema.type", "must be a string", "quote the value", value)
 
 
 def _strict_choice(value: Any, meta: FieldInfo) -> str:
     if isinstance(value, str) and (value in meta.choices or (meta.open_choices and _DOTTED_CLASS.match(value))):
         return value
     if meta.open_choices and not isinstance(value, str):
-        refuse("schema.type", "must be a string", "quote the value", value)
+        raise refusal("schema.type", "must be a string", "quote the value", value)
     choices = ", ".join(f'"{c}"' for c in meta.choices)
     alternative = " or the import path of a class (package.module.Class)" if meta.open_choices else ""
     if isinstance(value, str):
         hint = did_you_mean(value, meta.choices) or f"choose one of {choices}"
     else:
         hint = "write one of the names, quoted"
-    refuse("schema.choice", f"must be one of {choices}{alternative}", hint, value)
+    raise refusal("schema.choice", f"must be one of {choices}{alternative}", hint, value)
 
 
 def _bool_or_choice(value: Any, meta: FieldInfo) -> Any:
@@ -237,12 +234,12 @@ def _bool_or_choice(value: Any, meta: FieldInfo) -> Any:
         return value
     options = ", ".join(f'"{c}"' for c in meta.choices)
     hint = (did_you_mean(value, meta.choices) if isinstance(value, str) else "") or f"write true, false or {options}"
-    refuse("schema.choice", f"must be true, false or {options}", hint, value)
+    raise refusal("schema.choice", f"must be true, false or {options}", hint, value)
 
 
 def _strict_list(value: Any, item: Callable[[Any], Any]) -> tuple[Any, ...]:
     if not isinstance(value, list):
-        refuse("schema.type", "must be a list", "write [a, b, ...]", value)
+        raise refusal("schema.type", "must be a list", "write [a, b, ...]", value)
     _check_length(value)
     out = []
     for i, element in enumerate(value):
@@ -257,7 +254,7 @@ def _structure_table_list(value: Any, _: Any, cls: type[Any], converter: cattrs.
     """A list of tables (``nodes = [{ id = 0, cpus = "0-3" }, ...]``): every element structured strictly, every
     element's problems reported with its index."""
     if not isinstance(value, list):
-        refuse("schema.type", "must be a list of tables", "write [{ key = value, ... }, ...]", value)
+        raise refusal("schema.type", "must be a list of tables", "write [{ key = value, ... }, ...]", value)
     _check_length(value)
     out: list[Any] = []
     errors: list[Exception] = []
@@ -278,13 +275,13 @@ def _structure_table_list(value: Any, _: Any, cls: type[Any], converter: cattrs.
 
 def _check_length(value: list[Any]) -> None:
     if len(value) > MAX_LIST_ITEMS:
-        refuse("schema.too_many_items", f"has {len(value)} entries, more than {MAX_LIST_ITEMS}",
-                           "list one entry per GPU or NUMA node; no host has that many", value)
+        raise refusal("schema.too_many_items", f"has {len(value)} entries, more than {MAX_LIST_ITEMS}",
+                      "list one entry per GPU or NUMA node; no host has that many", value)
 
 
 def _strict_table(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
-        refuse("schema.type", "must be a table", "write a table of keys and values", value)
+        raise refusal("schema.type", "must be a table", "write a table of keys and values", value)
     _check_plain(value)
     return value
 
@@ -297,74 +294,28 @@ def _check_plain(value: Any) -> None:
         if isinstance(node, dict):
             bad_key = next((k for k in node if not isinstance(k, str)), None)
             if bad_key is not None:  # only a compile_dict caller can write one
-                refuse("schema.type", "must hold JSON data: keys must be strings", "quote the key",
-                                   repr(bad_key))
+                raise refusal("schema.type", "must hold JSON data: keys must be strings", "quote the key",
+                              repr(bad_key))
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
         elif isinstance(node, float) and not math.isfinite(node):
-            refuse("schema.type", "must hold JSON data: NaN and infinities are not allowed",
-                               "write a finite number", str(node))
+            raise refusal("schema.type", "must hold JSON data: NaN and infinities are not allowed",
+                          "write a finite number", str(node))
         elif node is not None and not isinstance(node, str | int | float):
-            refuse("schema.type", f"must hold JSON data: a {type(node).__name__} is not allowed",
-                               "quote dates and times as strings", str(node))
+            raise refusal("schema.type", f"must hold JSON data: a {type(node).__name__} is not allowed",
+                          "quote dates and times as strings", str(node))
 
 
 def _check_bounds(value: Any, meta: FieldInfo) -> None:
     if type(value) is not int:
         return
     if meta.ge is not None and value < meta.ge:
-        refuse("schema.bound", f"must be >= {meta.ge}", f"use {meta.ge} or more", value)
+        raise refusal("schema.bound", f"must be >= {meta.ge}", f"use {meta.ge} or more", value)
     if meta.gt is not None and value <= meta.gt:
-        refuse("schema.bound", f"must be > {meta.gt}", f"use {meta.gt + 1} or more", value)
+        raise refusal("schema.bound", f"must be > {meta.gt}", f"use {meta.gt + 1} or more", value)
     if meta.le is not None and value > meta.le:
-        refuse("schema.bound", f"must be <= {meta.le}", f"use {meta.le} or less", value)
-
-
-def _check_numa_nodes(value: tuple[int, ...]) -> None:
-    """vLLM's numa_bind_nodes validator: not empty, every node >= 0."""
-    if not value:
-        refuse("numa.nodes_empty", "must not be empty",
-                           "list one NUMA node per visible GPU, or remove the key to detect them", [])
-    for i, node in enumerate(value):
-        if node < 0:
-            refuse("numa.nodes_negative", "NUMA nodes must be non-negative",
-                               "use the node numbers numactl --hardware shows", node, i)
-
-
-def _check_cpu_lists(value: tuple[str, ...]) -> None:
-    """vLLM's numa_bind_cpus validator: not empty; every entry a non-empty, ascending numactl CPU list."""
-    if not value:
-        refuse("numa.cpus_empty", "must not be empty",
-                           "list one CPU list per visible GPU, or remove the key", [])
-    for i, entry in enumerate(value):
-        problem = cpu_list_problem(entry)
-        if problem:
-            refuse("numa.cpus_syntax", problem, "write e.g. \"0-3\" or \"0,2,4-7\"", entry, i)
-
-
-def _check_node_cpus(value: str) -> None:
-    """A topology node's CPUs: a valid CPU list, or "" for a node without CPUs."""
-    problem = cpu_list_problem(value) if value else None
-    if problem:
-        refuse("numa.cpus_syntax", problem, "write e.g. \"0-31,64-95\", or \"\" for a node without CPUs",
-                           value)
-
-
-def _check_gpu_nodes(value: tuple[int, ...]) -> None:
-    """The NUMA node of each GPU: a node number, or -1 when unknown (what sysfs says then)."""
-    for i, node in enumerate(value):
-        if node < -1:
-            refuse("numa.gpu_node", "must be a NUMA node number, or -1 for unknown",
-                               "use the node numbers numactl --hardware shows", node, i)
-
-
-_EXTRA_CHECKS: dict[str, Callable[[Any], None]] = {
-    "numa_nodes": _check_numa_nodes,
-    "cpu_lists": _check_cpu_lists,
-    "node_cpus": _check_node_cpus,
-    "gpu_nodes": _check_gpu_nodes,
-}
+        raise refusal("schema.bound", f"must be <= {meta.le}", f"use {meta.le} or less", value)
 
 
 # -- error translation ------------------------------------------------------------------------------------
@@ -379,7 +330,7 @@ def _layout_issues(tree: dict[str, Any], merged: Merged) -> list[Issue]:
             path: KeyPath = ("parallel", key)
             if key in DERIVED_FIELDS:
                 issues.append(Issue(path, merged.where(path), "schema.derived_key",
-                                    f"`{key}` is derived ({DERIVED_FIELDS[key]}) and cannot be set",
+                                    f"`{key}` is derived ({DERIVED_FIELDS[key].how}) and cannot be set",
                                     hint="remove it; `pconf compile` prints the derived value",
                                     got=parallel[key]))
             elif key in INTERNAL_FIELDS:
@@ -448,11 +399,11 @@ def _table_at(path: KeyPath) -> type[Any] | None:
         if isinstance(part, int):  # an element of a list of tables: its class is the list's
             continue
         field = getattr(attrs.fields(cls), str(part), None)
-        nested = _table_class(field.type) if field is not None else None
+        nested = shape(field).table if field is not None else None
         if nested is None:
             return None
         cls = nested
     return cls
 
 
-__all__ = ["make_converter", "refuse", "structure"]
+__all__ = ["FIELD_RULES", "make_converter", "structure"]

@@ -13,7 +13,7 @@ import yaml
 
 from pconf.cli import main
 from pconf.cpulist import MAX_NAMED_CPUS
-from pconf.introspect import FIELD_CHECK_RULES
+from pconf.introspect import field_check_rules
 from pconf.load.layer import MAX_DEPTH, MAX_FILE_BYTES, MAX_LAYERS, MAX_OVERRIDES, MAX_VALUES
 from pconf.plan import MAX_RANKS
 from pconf.rules import RULES
@@ -42,7 +42,7 @@ def source_rule_ids() -> set[str]:
 
 
 class TestErrorsGuide:
-    @pytest.mark.parametrize("rule_id", sorted({r.id for r in RULES} | set(FIELD_CHECK_RULES) | source_rule_ids()))
+    @pytest.mark.parametrize("rule_id", sorted({r.id for r in RULES} | set(field_check_rules()) | source_rule_ids()))
     def test_every_rule_id_has_a_row(self, rule_id: str) -> None:
         """Every rule id pconf can report has its own row in docs/errors.md."""
         assert f"| `{rule_id}` |" in ERRORS

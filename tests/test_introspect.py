@@ -30,17 +30,16 @@ from pconf.compile import compile_dict, compile_files
 from pconf.errors import ConfigError
 from pconf.hashing import FACTOR_NAMES
 from pconf.introspect import (
-    CHECK_SCHEMAS,
-    CPU_LIST_PATTERN,
     DIALECT,
-    FIELD_CHECK_RULES,
     IMPORT_PATH_PATTERN,
+    field_check_rules,
     json_schema,
     reference_markdown,
     schema_text,
 )
 from pconf.rules import RULES
 from pconf.schema import DERIVED_FIELDS, INTERNAL_FIELDS, Document, EPLBConfig, ParallelConfig, info
+from pconf.schema.checks import CHECKS, CPU_LIST_PATTERN
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -230,19 +229,24 @@ class TestSchemaContent:
             "type": ["string", "null"], "enum": ["torch_nccl", "torch_gloo", "nixl", "pynccl", None]}
 
     def test_every_extra_check_has_a_schema(self) -> None:
-        """Every FieldInfo.check used by the schema classes has its JSON Schema constraints."""
-        checks: set[str] = set()
+        """Every FieldInfo.check used by the schema classes has its JSON Schema constraints, and is listed."""
+        checks: list[Any] = []
 
         def walk(cls: type[Any]) -> None:
             for a in attrs.fields(cls):
                 if info(a).check:
-                    checks.add(str(info(a).check))
+                    checks.append(info(a).check)
                 for t in (a.type, *typing.get_args(a.type), *_tuple_items(a.type)):
                     if isinstance(t, type) and attrs.has(t):
                         walk(t)
 
         walk(Document)
-        assert checks <= set(CHECK_SCHEMAS)
+        assert checks
+        for check in checks:
+            assert check.schema
+            assert check.text
+            assert check.rules
+            assert check in CHECKS
 
     def test_deterministic_text(self) -> None:
         """The schema text is the same on every call and ends with one newline."""
@@ -342,11 +346,13 @@ class TestReference:
                "`\"pynccl\"` | yes | graph |" in self.TEXT
 
     def test_field_check_rules_are_the_structure_ids(self) -> None:
-        """FIELD_CHECK_RULES lists exactly the rule ids pconf.structure reports."""
-        tree = ast.parse((ROOT / "pconf" / "structure.py").read_text())
-        ids = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-               and re.fullmatch(r"(schema|numa)\.[a-z_]+", n.value)}
-        assert ids == set(FIELD_CHECK_RULES)
+        """field_check_rules() lists exactly the rule ids pconf.structure and the value checks report."""
+        ids = set()
+        for module in ("structure.py", "schema/checks.py"):
+            tree = ast.parse((ROOT / "pconf" / module).read_text())
+            ids |= {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                    and re.fullmatch(r"(schema|numa)\.[a-z_]+", n.value)}
+        assert ids == set(field_check_rules())
 
 
 # -- examples against the schema ------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pconf.errors import Issue
 from pconf.resolve import UBATCH_A2A, ResolvedConfig
 from pconf.rules.registry import ENGINE, POST_INIT, VALIDATE, VLLM, found, par, rule
+from pconf.schema import ParallelConfig, field_info
 
 # -- checks vLLM makes later on the same fields ------------------------------------------------------------------
 
@@ -115,10 +116,9 @@ def _a2a_deprecated(r: ResolvedConfig) -> Issue | None:
     """naive and pplx are deprecated (vLLM rewrites them to allgather_reducescatter); flashinfer_all2allv is a
     deprecated spelling of flashinfer_nvlink_two_sided."""
     written = r.document.parallel.all2all_backend
-    instead = {"naive": "allgather_reducescatter", "pplx": "allgather_reducescatter",
-               "flashinfer_all2allv": "flashinfer_nvlink_two_sided"}.get(written)
-    if instead:
-        return found(par("all2all_backend"), "deprecated", f"write \"{instead}\"", written)
+    old = field_info(ParallelConfig, "all2all_backend").deprecated.get(written)
+    if old:
+        return found(par("all2all_backend"), "deprecated", f"write \"{old.instead}\"", written)
     return None
 
 

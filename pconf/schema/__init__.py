@@ -1,10 +1,10 @@
 """The attrs classes of the file format; field facts live in each field's ``metadata["pconf"]``."""
 
-from pconf.schema._field import FieldInfo, info, knob
+from pconf.schema._field import Deprecated, FieldInfo, FieldShape, ValueCheck, field_info, info, knob, shape
 from pconf.schema.cluster import ClusterFacts, NumaNode, Topology
 from pconf.schema.document import LAYER_KEYS, Document
 from pconf.schema.eplb import EPLBConfig
-from pconf.schema.parallel import DERIVED_FIELDS, INTERNAL_FIELDS, ParallelConfig
+from pconf.schema.parallel import DERIVED_FIELDS, INTERNAL_FIELDS, DerivedField, ParallelConfig
 from pconf.schema.scheduler import SchedulerConfig
 
 __all__ = [
@@ -12,13 +12,19 @@ __all__ = [
     "INTERNAL_FIELDS",
     "LAYER_KEYS",
     "ClusterFacts",
+    "Deprecated",
+    "DerivedField",
     "Document",
     "EPLBConfig",
     "FieldInfo",
+    "FieldShape",
     "NumaNode",
     "ParallelConfig",
     "SchedulerConfig",
     "Topology",
+    "ValueCheck",
+    "field_info",
     "info",
     "knob",
+    "shape",
 ]

@@ -1,24 +1,60 @@
-"""``knob()``: an attrs field that carries every fact about a config key in its metadata."""
+"""``knob()``: an attrs field that carries every fact about a config key in its metadata.
 
+The facts are declared once, at the field: its doc, whether it is a graph factor, its scope, bounds, deprecated
+values, an extra value check. The accepted literals are the ``Literal`` of the field's annotation (declared once,
+as the type); ``choices=`` is only for an open string field (a name or an import path). Everything else reads
+them through ``info`` and ``shape``: the checks in ``pconf.structure``, the JSON Schema and the reference in
+``pconf.introspect``, the hash factor list, resolution's rewrites.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, NamedTuple
 
 import attrs
 
 Scope = Literal["graph", "rank", "launch", "host"]
 
 
+class Deprecated(NamedTuple):
+    """A literal vLLM still accepts: what to write instead, and whether vLLM rewrites the value to it (``naive``
+    becomes ``allgather_reducescatter``) or keeps it as written (a deprecated spelling)."""
+
+    instead: str
+    rewritten: bool
+
+
 @dataclass(frozen=True)
+class ValueCheck:
+    """A check of a field's value beyond its type, bounds and literals (numactl CPU lists, NUMA node numbers).
+
+    ``run`` refuses a bad value (raising ``pconf.errors.refusal``, with one of ``rules``); ``schema`` holds the same
+    constraints in JSON Schema (never stricter than ``run``) and ``text`` in words for the reference; ``rules``
+    maps each rule id ``run`` can report to what it refuses.
+    """
+
+    run: Callable[[Any], None]
+    schema: Mapping[str, Any]
+    text: str
+    rules: Mapping[str, str]
+
+
+@dataclass(frozen=True, eq=False)  # one per field, hashed by identity (``info`` caches on it)
 class FieldInfo:
     """Facts about one field: the single source for checks, docs, JSON Schema and the hash factor list.
 
     ``graph``: the field is a factor of the graph hash (vLLM's compute_hash includes it).
     ``scope``: ``graph`` (same on every rank), ``rank`` (differs per process), ``launch`` (how processes
     start and connect), ``host`` (facts about a machine).
-    ``choices``: the accepted literal values; with ``open_choices`` any dotted import path is accepted too.
-    ``deprecated``: literal values that vLLM still accepts, mapped to what to write instead.
-    ``check``: the name of an extra value check in ``pconf.structure`` (e.g. numactl CPU lists).
+    ``choices``: the accepted literal values (the annotation's ``Literal``, filled in by ``info``); with
+    ``open_choices`` any dotted import path is accepted too.
+    ``deprecated``: literal values that vLLM still accepts, and what becomes of each.
+    ``check``: an extra value check (``pconf.schema.checks``).
     """
 
     doc: str
@@ -29,8 +65,8 @@ class FieldInfo:
     le: int | None = None
     choices: tuple[str, ...] = ()
     open_choices: bool = False
-    deprecated: Mapping[str, str] = field(default_factory=dict)
-    check: str | None = None
+    deprecated: Mapping[str, Deprecated] = field(default_factory=dict)
+    check: ValueCheck | None = None
 
 
 def knob(
@@ -45,11 +81,15 @@ def knob(
     le: int | None = None,
     choices: tuple[str, ...] = (),
     open_choices: bool = False,
-    deprecated: Mapping[str, str] | None = None,
-    check: str | None = None,
+    deprecated: Mapping[str, Deprecated] | None = None,
+    check: ValueCheck | None = None,
 ) -> Any:
-    """Declare a config field; every fact about it lives in ``metadata["pconf"]``."""
-    info = FieldInfo(
+    """Declare a config field; every fact about it lives in ``metadata["pconf"]``.
+
+    ``choices`` declares the names a string field accepts, for a field not typed with a ``Literal`` (which gives
+    its choices): one that also takes an import path (``open_choices``).
+    """
+    meta = FieldInfo(
         doc=" ".join(doc.split()),
         graph=graph,
         scope=scope,
@@ -62,11 +102,63 @@ def knob(
         check=check,
     )
     if factory is not None:
-        return attrs.field(factory=factory, metadata={"pconf": info})
-    return attrs.field(default=default, metadata={"pconf": info})
+        return attrs.field(factory=factory, metadata={"pconf": meta})
+    return attrs.field(default=default, metadata={"pconf": meta})
 
 
-def info(a: "attrs.Attribute[Any]") -> FieldInfo:
-    """The FieldInfo of an attrs attribute declared with ``knob``."""
-    result: FieldInfo = a.metadata["pconf"]
-    return result
+def info(a: attrs.Attribute[Any]) -> FieldInfo:
+    """The FieldInfo of an attrs attribute declared with ``knob``, its choices taken from the annotation."""
+    annotation: Any = a.type
+    return _info(a.metadata["pconf"], annotation)
+
+
+@functools.cache
+def _info(meta: FieldInfo, annotation: Any) -> FieldInfo:
+    literals = _literals(annotation)
+    return replace(meta, choices=literals) if literals and not meta.choices else meta
+
+
+def _literals(tp: Any) -> tuple[str, ...]:
+    """The string literals of an annotation: ``Literal["a", "b"]``, optional, or ``bool | Literal["auto"]``."""
+    if typing.get_origin(tp) is Literal:
+        return tuple(str(v) for v in typing.get_args(tp))
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return tuple(v for arg in typing.get_args(tp) for v in _literals(arg))
+    return ()
+
+
+def field_info(cls: type[Any], name: str) -> FieldInfo:
+    """The FieldInfo of field ``name`` of schema class ``cls``."""
+    return info(attrs.fields_dict(cls)[name])
+
+
+class FieldShape(NamedTuple):
+    """What a field's annotation says: the type of its values, whether it may be unset (null), and, for a table
+    or a list of tables, the table's attrs class."""
+
+    base: Any
+    optional: bool
+    table: type[Any] | None
+    is_list: bool
+
+
+def shape(a: attrs.Attribute[Any]) -> FieldShape:
+    """The shape of a field's annotation (``T``, ``T | None``, a table, a list of tables)."""
+    annotation: Any = a.type
+    return _shape(annotation)
+
+
+@functools.cache
+def _shape(tp: Any) -> FieldShape:
+    args = typing.get_args(tp)
+    optional = type(None) in args and typing.get_origin(tp) in (typing.Union, types.UnionType)
+    base = next((t for t in args if t is not type(None)), tp) if optional and len(args) == 2 else tp
+    if optional and len(args) > 2:  # bool | Literal["auto"] | None: the union without None
+        base = typing.Union[tuple(t for t in args if t is not type(None))]  # noqa: UP007
+    if isinstance(base, type) and attrs.has(base):
+        return FieldShape(base, optional, base, False)
+    if typing.get_origin(base) is tuple:
+        item = typing.get_args(base)[0]
+        if isinstance(item, type) and attrs.has(item):
+            return FieldShape(base, optional, item, True)
+    return FieldShape(base, optional, None, False)

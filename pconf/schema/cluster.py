@@ -5,6 +5,7 @@ from typing import Literal
 import attrs
 
 from pconf.schema._field import knob
+from pconf.schema.checks import GPU_NODES, NODE_CPUS
 
 Device = Literal["cuda", "rocm", "cpu", "tpu"]
 
@@ -23,7 +24,7 @@ class NumaNode:
     cpus: str = knob(
         graph=False,
         scope="host",
-        check="node_cpus",
+        check=NODE_CPUS,
         doc="The node's CPUs as a numactl CPU list, e.g. \"0-31,64-95\" (the kernel's node<id>/cpulist). "
         "\"\" declares a node without CPUs (a memory-only node, e.g. GB200 HBM). Required.",
     )
@@ -58,7 +59,7 @@ class Topology:
         (),
         graph=False,
         scope="host",
-        check="gpu_nodes",
+        check=GPU_NODES,
         doc="The NUMA node of each visible GPU, in CUDA's order (PCI bus id), e.g. [0, 0, 0, 0, 1, 1, 1, 1]; -1 "
         "where the node is unknown. With numa_bind = true and no numa_bind_nodes, this is the list vLLM's "
         "auto-detection would find (a GPU on a node without CPUs counts on the node of its first local CPU).",
@@ -86,7 +87,6 @@ class ClusterFacts:
 
     device: Device = knob(
         "cuda",
-        choices=("cuda", "rocm", "cpu", "tpu"),
         graph=False,
         scope="host",
         doc="Device platform of every node.",

@@ -43,11 +43,10 @@ class EPLBConfig:
     )
     use_async: bool = knob(True, graph=True, scope="graph", doc="Rearrange experts without blocking the step.")
     policy: EPLBPolicy = knob(
-        "default", choices=("default",), graph=True, scope="graph", doc="Load-balancing policy."
+        "default", graph=True, scope="graph", doc="Load-balancing policy."
     )
     communicator: EPLBCommunicator | None = knob(
         None,
-        choices=("torch_nccl", "torch_gloo", "nixl", "pynccl"),
         graph=True,
         scope="graph",
         doc="How expert weights move between ranks: torch_nccl (torch.distributed on the device group), "

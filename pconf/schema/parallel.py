@@ -5,11 +5,12 @@ Fields are declared in vLLM's order. Left out on purpose: the two derived fields
 which no file may set.
 """
 
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple
 
 import attrs
 
-from pconf.schema._field import knob
+from pconf.schema._field import Deprecated, knob
+from pconf.schema.checks import CPU_LISTS, NUMA_NODES
 from pconf.schema.eplb import EPLBConfig
 
 DataParallelBackend = Literal["ray", "mp"]
@@ -29,23 +30,25 @@ All2AllBackend = Literal[
     "flashinfer_nvlink_two_sided",
     "flashinfer_nvlink_one_sided",
 ]
-ALL2ALL_BACKENDS: tuple[str, ...] = get_args(All2AllBackend)
 EXECUTOR_BACKENDS = ("ray", "mp", "uni", "external_launcher")
 #: The largest parallel size (and node count) pconf accepts: no run has more ranks than this, and it is the
 #: most ``pconf plan`` lays out (plan.MAX_RANKS), so a hostile size cannot make a plan eat the machine.
 MAX_PARALLEL_SIZE = 1 << 16
 
-#: Fields vLLM computes; setting one in a file is an error that says how it is derived.
-DERIVED_FIELDS: dict[str, str] = {
-    "world_size": "pipeline_parallel_size × tensor_parallel_size × prefill_context_parallel_size "
-    "(× data_parallel_size with the external_launcher backend)",
-    "data_parallel_index": "data_parallel_rank after resolution",
-}
+class DerivedField(NamedTuple):
+    """A field vLLM computes: how, and the field after which it appears in the compiled ``parallel`` table (its
+    place in vLLM's declaration order)."""
 
-#: Where the derived fields appear in the compiled ``parallel`` table (vLLM's declaration order).
-DERIVED_FIELD_AFTER: dict[str, str] = {
-    "world_size": "cpu_distributed_timeout_seconds",
-    "data_parallel_index": "cp_kv_cache_interleave_size",
+    how: str
+    after: str
+
+
+#: Fields vLLM computes; setting one in a file is an error that says how it is derived.
+DERIVED_FIELDS: dict[str, DerivedField] = {
+    "world_size": DerivedField("pipeline_parallel_size × tensor_parallel_size × prefill_context_parallel_size "
+                               "(× data_parallel_size with the external_launcher backend)",
+                               after="cpu_distributed_timeout_seconds"),
+    "data_parallel_index": DerivedField("data_parallel_rank after resolution", after="cp_kv_cache_interleave_size"),
 }
 
 #: vLLM fields that only its own processes write at run time; not part of the file format.
@@ -117,7 +120,7 @@ class ParallelConfig:
         "elastic EP); pconf keeps it in declarative mode and says so in vLLM-environment mode.",
     )
     data_parallel_backend: DataParallelBackend = knob(
-        "mp", choices=("ray", "mp"), graph=False, scope="launch", doc="How DP engines are started: mp or ray."
+        "mp", graph=False, scope="launch", doc="How DP engines are started: mp or ray."
     )
     data_parallel_external_lb: bool = knob(
         False,
@@ -154,7 +157,6 @@ class ParallelConfig:
     )
     expert_placement_strategy: ExpertPlacementStrategy = knob(
         "linear",
-        choices=("linear", "round_robin"),
         graph=True,
         scope="graph",
         doc="How experts map to EP ranks: linear (contiguous blocks: 4 experts on 2 ranks -> [0,1] [2,3]) "
@@ -162,11 +164,10 @@ class ParallelConfig:
     )
     all2all_backend: All2AllBackend = knob(
         "allgather_reducescatter",
-        choices=ALL2ALL_BACKENDS,
         deprecated={
-            "naive": "allgather_reducescatter",
-            "pplx": "allgather_reducescatter",
-            "flashinfer_all2allv": "flashinfer_nvlink_two_sided",
+            "naive": Deprecated("allgather_reducescatter", rewritten=True),
+            "pplx": Deprecated("allgather_reducescatter", rewritten=True),
+            "flashinfer_all2allv": Deprecated("flashinfer_nvlink_two_sided", rewritten=False),
         },
         graph=True,
         scope="graph",
@@ -278,7 +279,7 @@ class ParallelConfig:
         None,
         graph=False,
         scope="host",
-        check="numa_nodes",
+        check=NUMA_NODES,
         doc="NUMA node for each visible GPU, e.g. [0, 0, 1, 1]; unset: detected from the topology. "
         "Needs numa_bind.",
     )
@@ -286,7 +287,7 @@ class ParallelConfig:
         None,
         graph=False,
         scope="host",
-        check="cpu_lists",
+        check=CPU_LISTS,
         doc="numactl CPU list for each visible GPU, e.g. ['0-3', '4-7']; replaces node-wide CPU binding. "
         "Needs numa_bind.",
     )
@@ -322,7 +323,6 @@ class ParallelConfig:
     )
     dcp_comm_backend: DCPCommBackend = knob(
         "ag_rs",
-        choices=("ag_rs", "a2a"),
         graph=True,
         scope="graph",
         doc="DCP communication: ag_rs (all-gather + reduce-scatter) or a2a (all-to-all of partial outputs, "

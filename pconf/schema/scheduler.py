@@ -13,7 +13,6 @@ class SchedulerConfig:
 
     async_scheduling: bool | Literal["auto"] = knob(
         "auto",
-        choices=("auto",),
         graph=False,
         scope="graph",
         doc="Overlap scheduling with execution. auto: on, unless the executor backend does not support it "
