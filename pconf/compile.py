@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from pconf.errors import Issue, LoadError, Location, RuleError, did_you_mean, issue_order
 from pconf.keypath import KeyPath, format_path, parse_dotted
 from pconf.load import Layer, load_layers
@@ -20,6 +22,7 @@ from pconf.resolve import ResolvedConfig, read_env, resolve
 from pconf.rules import check_all
 from pconf.schema import DERIVED_FIELDS
 from pconf.structure import structure
+from pconf.tree import leaf_paths, plain
 
 if TYPE_CHECKING:
     from pconf.hashing import GraphHash
@@ -45,10 +48,29 @@ class Compiled:
     warnings: tuple[Issue, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """The document ``pconf compile --format json`` prints."""
-        from pconf.emit import document_dict
-
-        return document_dict(self)
+        """The document ``pconf compile --format json`` prints: ``{graph_hash, parallel, scheduler, cluster,
+        derived, sources}``, keys in schema order (the derived fields at their place in vLLM's order)."""
+        r = self.resolved
+        parallel: dict[str, Any] = {}
+        derived_values = {"world_size": r.world_size, "data_parallel_index": r.data_parallel_index}
+        after = {derived.after: name for name, derived in DERIVED_FIELDS.items()}
+        for key, value in plain(attrs.asdict(r.parallel)).items():
+            parallel[key] = value
+            if key in after:
+                parallel[after[key]] = derived_values[after[key]]
+        doc = {
+            "graph_hash": str(self.graph_hash),
+            "parallel": parallel,
+            "scheduler": {"async_scheduling": r.async_scheduling},
+            "cluster": plain(attrs.asdict(r.document.cluster)),  # plain: the topology holds tuples of tables
+            "derived": attrs.asdict(r.derived),
+        }
+        sources: dict[str, str] = {}
+        for path in leaf_paths({k: v for k, v in doc.items() if k != "graph_hash"}):
+            derived = path[0] == "derived" or (path[0] == "parallel" and path[1] in DERIVED_FIELDS)
+            sources[format_path(path)] = "derived" if derived else self.source(path)
+        doc["sources"] = sources
+        return doc
 
     @property
     def graph_hash(self) -> GraphHash:
@@ -91,9 +113,7 @@ class Compiled:
 
     def explain(self, key: str) -> Explanation:
         """The value of a dotted key and every layer that set it; ConfigError for an unknown key."""
-        from pconf.emit import document_dict
-
-        doc = document_dict(self)
+        doc = self.to_dict()
         path = parse_dotted(key) or ()
         node: Any = doc
         for part in path:
@@ -171,8 +191,6 @@ def compile_dict(
     if not isinstance(data, Mapping):
         raise LoadError([Issue((), source, "load.not_a_table", "the document must be a mapping",
                                hint="pass {\"parallel\": {...}, ...}")])
-    from pconf.emit import plain
-
     copied: dict[str, Any] = plain(data)
     for key in ("extends", "reset"):
         if key in copied:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain, repeat
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pconf.cpulist import format_cpu_list
 from pconf.errors import Issue, Location, RuleError, problem
@@ -318,6 +318,15 @@ class Plan:
                 engines.append({"dp_rank": info.dp, "node": info.node, **(e.as_dict() if e is not None else {})})
         return {"mode": numa.mode, "source": numa.reason, "workers": workers, "engine_cores": engines}
 
+    def rank_dict(self, r: int) -> dict[str, Any]:
+        """One rank's slice: its row, the members of each of its groups, its environment (and its NUMA binding
+        when numa_bind is on)."""
+        doc = {"world_size": self.world_size, "graph_hash": self.graph_hash, "rank": self.rank(r).as_dict(),
+               "groups": {kind: self.group_of(kind, r) for kind in GROUP_KINDS}, "env": self.env(r)}
+        if self.numa.mode != "off":  # the binding only when numa_bind is on: other plans keep their shape
+            doc["numa"] = self.numa_dict([r])
+        return doc
+
     def to_dict(self, node: int | None = None) -> dict[str, object]:
         """The plan as plain data: ``{world_size, nnodes, ranks, groups, ports, graph_hash}`` (one node's ranks
         only, when ``node`` is given; groups stay whole)."""
@@ -335,6 +344,14 @@ class Plan:
         if self.resolved.parallel.numa_bind:  # only then: plans without binding keep their shape
             doc["numa"] = self.numa_dict(row.rank for row in rows)
         return doc
+
+
+def rank_span(ranks: Iterable[int]) -> str:
+    """A list of ranks in words: ``0-3`` for a run of more than two consecutive ranks, else ``0,4,8``; ``none``."""
+    ranks = list(ranks)
+    if len(ranks) > 2 and ranks == list(range(ranks[0], ranks[-1] + 1)):
+        return f"{ranks[0]}-{ranks[-1]}"
+    return ",".join(map(str, ranks)) or "none"
 
 
 def _chain_ranges(starts: list[int], length: int, step: int, absolute: bool = False) -> Iterator[int]:

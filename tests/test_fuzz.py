@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 
 import pconf
 from pconf.cli import main
-from pconf.emit import render
+from pconf.emit.document import render
 from pconf.schema import Document, info
 from pconf.schema.parallel import MAX_PARALLEL_SIZE
 

@@ -14,31 +14,52 @@ import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "pconf"
 
+#: The flow of DESIGN.md, stage by stage: a module may import modules of its own stage or an earlier one, never a
+#: later one (docs/architecture.md draws it).
+STAGES: list[set[str]] = [
+    {"keypath", "cpulist", "tree"},
+    {"errors"},
+    {"schema"},
+    {"load", "numa"},
+    {"merge"},
+    {"structure"},
+    {"resolve"},
+    {"rules"},
+    {"hashing"},
+    {"plan"},
+    {"compile"},
+    {"compare", "introspect"},
+    {"emit"},
+    {"cli", "runtime"},
+    {"__init__", "__main__"},
+]
+
 #: module (dotted, relative to pconf) -> pconf modules it may import (prefix match).
 ALLOWED: dict[str, set[str]] = {
     "keypath": set(),
-    "errors": {"keypath"},
     "cpulist": set(),
-    "load": {"keypath", "errors", "load"},
-    "merge": {"keypath", "errors", "load"},
+    "tree": {"keypath"},
+    "errors": {"keypath"},
     "schema": {"schema", "errors", "keypath", "cpulist"},
+    "load": {"keypath", "errors", "load"},
+    "numa": {"schema", "errors", "keypath", "cpulist"},
+    "merge": {"keypath", "errors", "load"},
     "structure": {"schema", "merge", "keypath", "errors", "cpulist"},
     "resolve": {"schema", "keypath", "errors"},
     "rules": {"resolve", "schema", "keypath", "errors", "numa", "cpulist"},
-    "emit": {"schema", "keypath", "errors", "resolve", "hashing", "plan"},
-    "compile": {"load", "merge", "structure", "resolve", "rules", "emit", "errors", "keypath", "schema", "hashing",
-                "plan", "numa"},
     "hashing": {"resolve", "schema", "errors"},
     "plan": {"resolve", "errors", "keypath", "numa", "cpulist"},
-    "numa": {"schema", "errors", "keypath", "cpulist"},
-    "serve_args": {"plan", "schema"},
+    "compile": {"load", "merge", "structure", "resolve", "rules", "errors", "keypath", "schema", "hashing", "plan",
+                "numa", "tree"},
+    "compare": {"compile", "hashing", "keypath", "tree"},
     "introspect": {"schema", "structure", "rules", "hashing", "load"},
-    "cli": {"compile", "emit", "errors", "hashing", "plan", "serve_args", "runtime", "introspect", "numa",
-            "cpulist", "load"},
+    "emit": {"compile", "compare", "plan", "hashing", "schema", "keypath", "errors", "resolve", "numa"},
+    "cli": {"cli", "compile", "compare", "emit", "errors", "hashing", "plan", "runtime", "introspect", "numa",
+            "load"},
+    "runtime": {"runtime", "plan", "hashing", "resolve", "errors", "keypath", "schema", "compile", "numa",
+                "cpulist"},
     "__init__": {"compile", "errors", "schema", "resolve", "hashing", "plan"},
     "__main__": {"cli"},
-    "runtime": {"runtime", "plan", "hashing", "resolve", "errors", "keypath", "schema", "compile", "emit", "numa",
-                "cpulist"},
 }
 
 #: third-party library -> the only pconf modules that may import it.
@@ -49,7 +70,7 @@ OWNERS: dict[str, set[str]] = {
     "yaml": {"load", "emit"},
     "tomli_w": {"emit"},
     "xxhash": {"hashing"},
-    "attrs": {"schema", "structure", "resolve", "emit", "hashing", "serve_args", "introspect"},
+    "attrs": {"schema", "structure", "resolve", "compile", "emit", "hashing", "introspect"},
     "torch": {"runtime"},
     "numpy": set(),
     "ray": {"runtime"},
@@ -103,3 +124,59 @@ def test_imports_follow_the_table(path: Path) -> None:
             assert row(me) in OWNERS[top], f"pconf.{me} may not import {top} (owned by {OWNERS[top]})"
         else:
             assert top in sys.stdlib_module_names or top == "typing_extensions", f"pconf.{me}: unknown import {top}"
+
+
+def stage(row_name: str) -> int:
+    return next(i for i, names in enumerate(STAGES) if row_name in names)
+
+
+@pytest.mark.parametrize("row_name", sorted(ALLOWED))
+def test_table_follows_the_flow(row_name: str) -> None:
+    """Every row's allowed imports lie in its own stage or an earlier one: data flows one way."""
+    for target in ALLOWED[row_name]:
+        assert stage(target) <= stage(row_name), f"{row_name} (stage {stage(row_name)}) may import {target} " \
+            f"(stage {stage(target)}), a later stage"
+
+
+def test_every_module_has_a_stage() -> None:
+    rows = {row(module_name(p)) for p in MODULES}
+    assert rows == set(ALLOWED)
+    assert rows == set().union(*STAGES)
+
+
+def test_no_import_cycle() -> None:
+    """No two files import each other, directly or through others (lazy imports included)."""
+    graph: dict[str, set[str]] = {}
+    for path in MODULES:
+        me = module_name(path)
+        targets = set()
+        for name in runtime_imports(ast.parse(path.read_text())):
+            if name == "pconf" or name.startswith("pconf."):
+                target = name.removeprefix("pconf").removeprefix(".") or "__init__"
+                if target in {module_name(p) for p in MODULES} or f"{target}.__init__" in {
+                        module_name(p) for p in MODULES}:
+                    targets.add(target if target in {module_name(p) for p in MODULES} else f"{target}.__init__")
+        graph[me] = targets - {me}
+    # a package's __init__ importing its own submodules is how a package is built, not a cycle of files
+    for me, targets in graph.items():
+        if me.endswith("__init__"):
+            package = me.removesuffix("__init__")
+            graph[me] = {t for t in targets if not t.startswith(package)}
+    state: dict[str, int] = {}
+    path_stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path_stack.append(node)
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == 1:
+                cycle = [*path_stack[path_stack.index(nxt):], nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt)
+        path_stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)

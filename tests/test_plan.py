@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import pconf
 from pconf.compile import Compiled
-from pconf.emit import env_lines
+from pconf.emit.env import env_lines
 from pconf.plan import GROUP_KINDS, Plan, Ports, RankInfo
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pconf
-from pconf.emit import render
+from pconf.emit.document import render
 from pconf.errors import DEFAULT, LoadError, Location
 from pconf.keypath import KeyPath, format_path, parse_dotted
 

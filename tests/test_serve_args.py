@@ -19,9 +19,9 @@ import pytest
 
 import pconf
 from pconf.compile import Compiled
+from pconf.emit.vllm import FLAG_FIELDS, render, serve_commands, setting_flags
 from pconf.plan import Plan
 from pconf.schema import ParallelConfig
-from pconf.serve_args import FLAG_FIELDS, render, serve_commands, setting_flags
 
 ROOT = Path(__file__).resolve().parent.parent
 FLAGS_FILE = ROOT / "tests" / "data" / "vllm-0.23.0-serve-parallel-flags.json"
@@ -509,7 +509,7 @@ class TestTorchrun:
 
     def test_llm_kwargs(self) -> None:
         """The script's LLM(...) arguments name the settings that differ from vLLM's defaults."""
-        from pconf.serve_args import llm_kwargs
+        from pconf.emit.vllm import llm_kwargs
 
         plan = pconf.compile_dict({"parallel": {"distributed_executor_backend": "external_launcher",
                                                 "tensor_parallel_size": 2, "data_parallel_size": 2},

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, TextIO
 
-from pconf.plan import GROUP_KINDS, Plan
+from pconf.plan import Plan, rank_span
 
 EXIT_TIMEOUT = 124
 GRACE_SECONDS = 5.0
@@ -56,6 +55,18 @@ class LaunchOptions:
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
+def start(plan: Plan, options: LaunchOptions) -> int:
+    """Run this node's ranks with the plan's backend: Ray actors when the executor or the DP backend is ray,
+    processes here otherwise (``launch``); return the exit code."""
+    p = plan.resolved.parallel
+    if p.distributed_executor_backend == "ray" or p.data_parallel_backend == "ray":
+        from pconf.runtime.ray_backend import ray_launch
+
+        return ray_launch(plan, options.files, options.overrides, options.timeout, options.quiet,
+                          command=options.command)
+    return launch(plan, options)
+
+
 def rank_command(options: LaunchOptions) -> list[str]:
     """What each rank runs: the given command, or pconf's check worker on the same files and overrides."""
     if options.command:
@@ -70,7 +81,7 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
     """Run node ``options.node``'s ranks to completion; return the exit code (see the module docstring)."""
     from pconf.runtime.store import HOSTED_ENV, connect_store_client, host_store, joined
     from pconf.runtime.verify import join_keys
-    from pconf.runtime.worker import REPORT_KEY
+    from pconf.runtime.worker import REPORT_KEY, report_timings
 
     ranks = plan.node_ranks(options.node)
 
@@ -91,7 +102,7 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
         for r in ranks:
             argv = _bound(plan, r, rank_command(options), options)
             children.append(_spawn(r, argv, {**base_env, **plan.env(r)}, out))
-        say(f"node {options.node}: started ranks {_span(ranks)} of {plan.world_size}")
+        say(f"node {options.node}: started ranks {rank_span(ranks)} of {plan.world_size}")
         while True:
             if stop:  # before looking for failures: the ranks die of the signal we forwarded
                 _stop(children)
@@ -107,13 +118,13 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
                 running = [c.rank for c in children if c.process.poll() is None]
                 _stop(children)
                 print(f"pconf launch: timed out after {options.timeout:.0f} s; still running: ranks "
-                      f"{_span(running)}", file=out, flush=True)
+                      f"{rank_span(running)}", file=out, flush=True)
                 return EXIT_TIMEOUT
             if not options.quiet and now - last_status >= STATUS_EVERY:
                 present = joined(store, keys)
                 if len(present) < plan.world_size and (len(present) != last_count or now - last_status >= 10):
                     missing = [r for r in range(plan.world_size) if r not in set(present)]
-                    say(f"waiting: {len(present)}/{plan.world_size} ranks joined; missing {_span(missing)}; "
+                    say(f"waiting: {len(present)}/{plan.world_size} ranks joined; missing {rank_span(missing)}; "
                         f"{deadline - now:.0f} s left")
                     last_count = len(present)
                 last_status = now
@@ -229,24 +240,6 @@ def _restore_signals() -> None:
     _SAVED.clear()
 
 
-def report_timings(store: Any, ranks: list[int], key: str, say: Callable[[str], None]) -> None:
-    """One line per group kind: groups formed and checked, slowest rank's times."""
-    reports = [json.loads(store.get(key.format(rank=r))) for r in ranks]
-
-    def slowest(name: str) -> float:
-        return float(max(report.get(name, 0.0) for report in reports)) * 1e3
-
-    say(f"rendezvous + hash check {slowest('rendezvous'):.1f} ms; default group {slowest('world'):.1f} ms")
-    for kind in GROUP_KINDS:
-        if f"check:{kind}" in reports[0]:
-            say(f"{kind:<4} formed in {slowest(kind):.1f} ms, check all-reduce {slowest('check:' + kind):.2f} ms")
-    if "check:dp-helpers" in reports[0]:
-        say(f"DP helpers (sync_dp_state, has_unfinished_dp, sync_kv_cache_memory_size) "
-            f"{slowest('check:dp-helpers'):.2f} ms")
-    if any("check:stateless-dp" in report for report in reports):
-        say(f"stateless DP group (gloo, port via the rendezvous store) {slowest('check:stateless-dp'):.1f} ms")
-
-
 def _gloo_interface(plan: Plan, env: dict[str, str]) -> dict[str, str]:
     """GLOO_SOCKET_IFNAME for a multi-node run: the interface whose address routes to the master (unless set)."""
     addr = plan.ports.world_addr
@@ -256,10 +249,3 @@ def _gloo_interface(plan: Plan, env: dict[str, str]) -> dict[str, str]:
 
     name = interface_towards(addr)
     return {"GLOO_SOCKET_IFNAME": name} if name else {}
-
-
-def _span(ranks: Sequence[int]) -> str:
-    ranks = list(ranks)
-    if len(ranks) > 2 and ranks == list(range(ranks[0], ranks[-1] + 1)):
-        return f"{ranks[0]}-{ranks[-1]}"
-    return ",".join(map(str, ranks)) or "none"

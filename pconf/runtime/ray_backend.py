@@ -256,9 +256,8 @@ def ray_launch(plan: Plan, files: Sequence[str], overrides: Sequence[str], timeo
     except RayUnavailable as exc:
         print(f"pconf launch: {exc}", file=out, flush=True)
         return 2
-    from pconf.runtime.launch import report_timings
     from pconf.runtime.store import HOSTED_ENV, host_store
-    from pconf.runtime.worker import REPORT_KEY
+    from pconf.runtime.worker import REPORT_KEY, report_timings
 
     start = time.monotonic()
     joined_existing = bool(os.environ.get("RAY_ADDRESS"))

@@ -14,8 +14,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pconf.plan import Plan
@@ -119,3 +119,23 @@ def check_stateless_dp_group(plan: Plan, groups: Groups) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def report_timings(store: Any, ranks: list[int], key: str, say: Callable[[str], None]) -> None:
+    """One line per group kind: groups formed and checked, slowest rank's times."""
+    from pconf.plan import GROUP_KINDS
+
+    reports = [json.loads(store.get(key.format(rank=r))) for r in ranks]
+
+    def slowest(name: str) -> float:
+        return float(max(report.get(name, 0.0) for report in reports)) * 1e3
+
+    say(f"rendezvous + hash check {slowest('rendezvous'):.1f} ms; default group {slowest('world'):.1f} ms")
+    for kind in GROUP_KINDS:
+        if f"check:{kind}" in reports[0]:
+            say(f"{kind:<4} formed in {slowest(kind):.1f} ms, check all-reduce {slowest('check:' + kind):.2f} ms")
+    if "check:dp-helpers" in reports[0]:
+        say(f"DP helpers (sync_dp_state, has_unfinished_dp, sync_kv_cache_memory_size) "
+            f"{slowest('check:dp-helpers'):.2f} ms")
+    if any("check:stateless-dp" in report for report in reports):
+        say(f"stateless DP group (gloo, port via the rendezvous store) {slowest('check:stateless-dp'):.1f} ms")

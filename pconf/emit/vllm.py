@@ -128,6 +128,17 @@ def llm_kwargs(plan: Plan) -> str:
     return f"LLM($MODEL, {', '.join(dict.fromkeys(items))})"
 
 
+def vllm_text(plan: Plan, node: int | None = None, model: str = "$MODEL") -> str:
+    """``pconf plan --format vllm``: the shell lines of every node (``# node K`` before each when there are
+    several), or of one; for external_launcher first the ``LLM(...)`` call the script makes."""
+    nodes = [node] if node is not None else range(plan.nnodes)
+    text = "".join(("" if plan.nnodes == 1 else f"# node {n}\n") + render(serve_commands(plan, n, model))
+                   for n in nodes)
+    if plan.resolved.parallel.distributed_executor_backend == "external_launcher":
+        text = f"# $SCRIPT builds {llm_kwargs(plan)}\n" + text
+    return text
+
+
 def render(commands: list[list[str]]) -> str:
     """Shell lines, quoted so they can be pasted (``$MODEL`` is left for the shell to expand)."""
     return "".join(" ".join(_quote(a) for a in argv) + "\n" for argv in commands)
@@ -138,4 +149,4 @@ def _quote(arg: str) -> str:
 
 
 __all__ = ["FLAG_FIELDS", "llm_kwargs", "render", "scheduler_flags", "serve_commands", "setting_flags",
-           "torchrun_command"]
+           "torchrun_command", "vllm_text"]

@@ -1,0 +1,83 @@
+"""The ``pconf`` command line: parse, call a library function, render, map exceptions to exit codes.
+
+Each command lives in a module of this package that declares its arguments and its handler; only the module
+of the command being run is imported (``COMMANDS``), so ``pconf hash`` does not build ``pconf launch``.
+
+Exit codes: 0 success; 2 a config error (every issue listed on stderr, no traceback); 1 an internal bug
+(with its traceback), or a negative answer where the command is a check: ``pconf hash --check`` when the
+graph changed, ``pconf diff`` when the configs differ (like diff(1)). ``PCONF_TRACEBACK=1`` re-raises
+config errors too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+from pconf.cli.common import EXIT_BUG, EXIT_CONFIG, EXIT_OK, print_issues
+
+#: command -> (the module that declares it, its one-line help), in the order ``pconf --help`` lists them.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "compile": ("pconf.cli.document", "print the resolved document"),
+    "validate": ("pconf.cli.document", "check each file on its own; exit 2 listing every error"),
+    "plan": ("pconf.cli.plan", "what every rank does: node, local rank, coordinates, groups, ports, env"),
+    "numa": ("pconf.cli.host", "this host's NUMA nodes, their CPUs and memory, and where each GPU and NIC sits"),
+    "exec": ("pconf.cli.host", "run a command as rank R would run: its environment and NUMA binding"),
+    "launch": ("pconf.cli.run", "start this node's ranks: rendezvous, hash check, every group, checks"),
+    "doctor": ("pconf.cli.run", "run the config's groups on this host, sized to fit, and give a verdict"),
+    "hash": ("pconf.cli.graph", "print the graph hash; write or check a CI lock"),
+    "diff": ("pconf.cli.graph", "every key that differs between two configs, and whether the hash changes"),
+    "explain": ("pconf.cli.document", "show a key's value and every layer that set it"),
+    "schema": ("pconf.cli.reference", "print the JSON Schema of cluster files (for editors and CI)"),
+    "docs": ("pconf.cli.reference", "write the field reference (docs/reference.md) from the field metadata"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    after: list[str] = []
+    if "--" in argv:  # `pconf launch FILE -- CMD ARGS`: everything after `--` is the command, options included
+        cut = argv.index("--")
+        argv, after = argv[:cut], argv[cut + 1 :]
+    args = parser(argv).parse_args(argv)
+    args.command_argv = after
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    from pconf.errors import ConfigError
+
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        if os.environ.get("PCONF_TRACEBACK") == "1":
+            raise
+        print_issues(exc.issues)
+        return EXIT_CONFIG
+    except BrokenPipeError:  # e.g. `pconf compile x.toml | head`
+        sys.stderr.close()
+        return EXIT_OK
+    except Exception:  # an internal bug: say so, with the traceback
+        traceback.print_exc()
+        print("pconf: internal error (this is a bug in pconf; please report it with the input)", file=sys.stderr)
+        return EXIT_BUG
+
+
+def parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The argument parser: every command listed, the arguments of the one ``argv`` names declared."""
+    top = argparse.ArgumentParser(
+        prog="pconf",
+        description="Compile layered TOML/YAML cluster files into a validated vLLM parallel configuration.",
+    )
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, text) in COMMANDS.items():
+        p = sub.add_parser(name, help=text)
+        if name == chosen:
+            importlib.import_module(module).PARSERS[name](p)
+    return top
+
+
+__all__ = ["COMMANDS", "main", "parser"]

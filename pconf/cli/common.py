@@ -1,0 +1,83 @@
+"""What every command shares: exit codes, the input options, compiling them, writing output, printing issues."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pconf.compile import Compiled
+    from pconf.errors import Issue
+
+EXIT_OK, EXIT_BUG, EXIT_CONFIG = 0, 1, 2
+EXIT_CHANGED = 1  # a check's negative answer: `hash --check` found changes, `diff` found differences
+
+
+def inputs(p: argparse.ArgumentParser, files: bool = True) -> None:
+    """The options of every command that compiles: the files, ``--set`` and ``--vllm-env``."""
+    if files:
+        p.add_argument("files", nargs="+", metavar="FILE", help="cluster files, merged left to right")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override a key (applied last, in order); --set ~KEY resets KEY to its default")
+    p.add_argument("--vllm-env", action="store_true",
+                   help="vLLM-environment mode: read VLLM_DP_*, RANK, ... from this process's environment")
+
+
+def probe_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--probe-topology", action="store_true",
+                   help="fill cluster.topology from this host's sysfs (source probe:/sys); never done otherwise")
+    p.add_argument("--sysfs-root", metavar="DIR", default=None,
+                   help="probe DIR/sys and DIR/proc (a recorded tree) instead of this host; implies --probe-topology")
+
+
+def output_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
+
+
+def compile_args(files: Sequence[str], args: argparse.Namespace) -> Compiled:
+    """Compile ``files`` with the command's options; print the warnings."""
+    from pconf.compile import compile_files
+
+    probe = getattr(args, "sysfs_root", None) or getattr(args, "probe_topology", False)
+    compiled = compile_files(files, overrides=args.overrides, env=os.environ if args.vllm_env else None,
+                             probe_topology=probe)
+    print_issues(compiled.warnings)
+    return compiled
+
+
+def emit(text: str, output: str | None) -> None:
+    """Write a command's output to stdout, or to the file the user named."""
+    if output:
+        write(output, text)
+    else:
+        sys.stdout.write(text)
+
+
+def write(path: str, text: str) -> None:
+    """Write an output file the user named; a failure is the user's to fix (exit 2), not a bug."""
+    from pconf.errors import ConfigError, Issue, Location
+
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise ConfigError([Issue((), Location.file(path), "output.write", f"cannot write the file: {exc.strerror}",
+                                 hint="check the directory exists and is writable")]) from None
+
+
+def usage(message: str, command: str) -> int:
+    """A usage mistake the parser cannot see: say it, exit 2."""
+    print(f"pconf {command}: {message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def print_issues(issues: Sequence[Issue]) -> None:
+    for issue in issues:
+        prefix = "warning: " if issue.severity == "warning" else ""
+        print(prefix + issue.render(), file=sys.stderr)
+    errors = sum(1 for i in issues if i.severity == "error")
+    if errors:
+        print(f"pconf: {errors} error{'s' if errors != 1 else ''}", file=sys.stderr)

@@ -1,0 +1,86 @@
+"""The answers of the checking commands: ``explain``, ``hash`` (and its lock check) and ``diff``, as text or JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pconf.compare import Comparison
+    from pconf.compile import Explanation
+    from pconf.hashing import GraphHash, LockCheck
+
+
+def show(value: Any) -> str:
+    """A value as JSON spells it (``(absent)`` for a factor only one side has)."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _json(doc: object) -> str:
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def explain_text(explanation: Explanation) -> str:
+    """A key's value, its source, and every layer that set it (last wins)."""
+    lines = [f"{explanation.key} = {show(explanation.value)}", f"source: {explanation.source}"]
+    settings = [s for s in explanation.chain if not isinstance(s.value, dict)]
+    if settings:
+        lines.append("layers (last wins):")
+        width = max(len(str(s.where)) for s in settings)
+        for s in settings:
+            what = "reset to default" if s.is_reset else show(s.value)
+            lines.append(f"  {s.where!s:<{width}}  {what}")
+    return "\n".join(lines) + "\n"
+
+
+def explain_json(explanation: Explanation) -> str:
+    layers = [{"where": str(s.where), "value": None if s.is_reset else s.value, "reset": s.is_reset}
+              for s in explanation.chain if not isinstance(s.value, dict)]
+    return _json({"key": explanation.key, "value": explanation.value, "source": explanation.source,
+                  "layers": layers})
+
+
+def hash_json(gh: GraphHash) -> str:
+    """The hash, its scheme and every factor with its value and digest."""
+    return _json({"graph_hash": str(gh), "scheme": gh.scheme,
+                  "factors": [{"name": f.name, "value": f.value, "digest": f.digest} for f in gh.factors]})
+
+
+def lock_json(lock: dict[str, object]) -> str:
+    """A lock file's text (``pconf hash --write-lock``)."""
+    return json.dumps(lock, indent=2, sort_keys=True) + "\n"
+
+
+def lock_check_text(gh: GraphHash, locked_hash: object, result: LockCheck) -> str:
+    """``pconf hash --check``: unchanged, or the new hash and each changed factor."""
+    if result.unchanged:
+        return f"{gh}: unchanged\n"
+    lines = [f"graph changed: {locked_hash} -> {gh}"]
+    lines += [f"  {change.name}: {show(change.old)} -> {show(change.new)}" for change in result.changes]
+    return "\n".join(lines) + "\n"
+
+
+def diff_text(comparison: Comparison) -> str:
+    """One line per changed key (``[graph]`` marks hash factors), then whether the graph hash changes."""
+    changes = comparison.changes
+    width = max((len(f"{c.key}: {show(c.old)} -> {show(c.new)}") for c in changes), default=0)
+    lines = []
+    for c in changes:
+        line = f"{c.key}: {show(c.old)} -> {show(c.new)}"
+        lines.append(f"{line:<{width}}  [graph]" if c.graph else line)
+    old, new = comparison.old_hash, comparison.new_hash
+    if comparison.hash_changed:
+        lines.append(f"graph hash: changes ({old} -> {new})")
+    else:
+        lines.append(f"graph hash: unchanged ({old})")
+    return "\n".join(lines) + "\n"
+
+
+def diff_json(comparison: Comparison) -> str:
+    return _json({"changes": [{"key": c.key, "old": c.old, "new": c.new, "graph": c.graph}
+                              for c in comparison.changes],
+                  "graph_hash": {"old": str(comparison.old_hash), "new": str(comparison.new_hash),
+                                 "changes": comparison.hash_changed}})
