@@ -94,11 +94,6 @@ class GraphHash:
         return f"{self.scheme}:{self.hexdigest}"
 
     @property
-    def printed(self) -> str:
-        """``pconf1-xxh3_128:<32 hex>``."""
-        return str(self)
-
-    @property
     def factors(self) -> tuple[Factor, ...]:
         return tuple(map(Factor, FACTOR_NAMES, self.factor_values))
 

@@ -19,9 +19,11 @@ from pconf.cli.common import (
 
 
 def _compile_parser(p: argparse.ArgumentParser) -> None:
+    from pconf.emit.document import FORMATS
+
     inputs(p)
     probe_options(p)
-    p.add_argument("--format", choices=("json", "toml", "yaml"), default="json", help="output format")
+    p.add_argument("--format", choices=FORMATS, default="json", help="output format")
     output_option(p)
     p.set_defaults(handler=_compile)
 
