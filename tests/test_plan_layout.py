@@ -19,6 +19,7 @@ import pytest
 
 import pconf
 from pconf.plan import GROUP_KINDS, Plan, RankInfo
+from pconf.plan.layout import AXES, GROUP_LAYOUT, Cut, Grid
 
 # -- the frozen reference (pconf/plan.py at 6fcba95) -----------------------------------------------------------
 
@@ -259,3 +260,55 @@ def test_hand_built_sizes() -> None:
         plan = dataclasses.replace(base, world_size=dp * pp * pcp * tp, per_node=dp * pp * pcp * tp, dp=dp, pp=pp,
                                    pcp=pcp, tp=tp, dcp=dcp, _rows=[])
         assert_same_layout(plan)
+
+
+# -- the table itself --------------------------------------------------------------------------------------------
+
+
+def test_table_is_the_spec() -> None:
+    """Each kind's order is the plain order with the spec's swap (spec §11.2), its run the spec's length."""
+
+    def swapped(a: str, b: str) -> tuple[str, ...]:
+        order = list(AXES)
+        i, j = order.index(a), order.index(b)
+        order[i], order[j] = order[j], order[i]
+        return tuple(order)
+
+    assert AXES == ("x", "dp", "pp", "pcp", "tp")
+    assert dict(GROUP_LAYOUT) == {
+        "tp": Cut(AXES, ("tp",)),
+        "pp": Cut(swapped("pp", "tp"), ("pp",)),
+        "dp": Cut(swapped("dp", "tp"), ("dp",)),
+        "ep": Cut(swapped("dp", "pp"), ("dp", "pcp", "tp")),
+        "dcp": Cut(AXES, ("dcp",)),
+        "pcp": Cut(swapped("pcp", "tp"), ("pcp",)),
+        "world": Cut(AXES, AXES),
+    }
+    assert GROUP_KINDS == ("tp", "pp", "dp", "ep", "dcp", "pcp")
+
+
+def test_external_dp_axis() -> None:
+    """Spec §11.3's example with an external DP axis X = 2 (DP=2, PP=1, TP=4, 16 ranks, DCP=2): pconf never
+    plans one (N is DP·PP·PCP·TP), but the table lays it out as vLLM does."""
+    base = plan_of({"data_parallel_size": 2, "tensor_parallel_size": 4, "decode_context_parallel_size": 2})
+    plan = dataclasses.replace(base, world_size=16, per_node=16, _rows=[])
+    assert plan.groups("tp") == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]]
+    assert plan.groups("dcp") == [[r, r + 1] for r in range(0, 16, 2)]
+    assert plan.groups("dp") == [[0, 4], [1, 5], [2, 6], [3, 7], [8, 12], [9, 13], [10, 14], [11, 15]]
+    assert plan.groups("ep") == [list(range(8)), list(range(8, 16))]
+    assert plan.groups("world") == [list(range(16))]
+    for kind in (*GROUP_KINDS, "world"):
+        owner = {r: g for g in plan.groups(kind) for r in g}
+        assert [plan.group_of(kind, r) for r in range(16)] == [owner[r] for r in range(16)], kind
+    assert plan.ranks == [plan.rank(r) for r in range(16)]
+    assert plan.rank(13) == RankInfo(rank=13, node=0, local_rank=13, dp=1, pp=0, pcp=0, tp=1, dcp=1, ep=5)
+
+
+def test_grid_refuses_runs_that_are_not_blocks() -> None:
+    """A run that does not cut the order into whole blocks (DCP not dividing TP) is a ValueError, not a wrong
+    layout."""
+    grid = Grid((("a", 2), ("b", 4)), {"k": Cut(("a", "b"), ("c",)), "bad": Cut(("b",), ("a",))}, {"c": 3})
+    with pytest.raises(ValueError, match="does not cut"):
+        grid.groups("k")
+    with pytest.raises(ValueError, match="not a permutation"):
+        grid.group("bad", 0)
