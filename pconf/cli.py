@@ -188,7 +188,7 @@ def _probe_options(p: argparse.ArgumentParser) -> None:
 
 def _numa(args: argparse.Namespace) -> int:
     from pconf.emit import render
-    from pconf.numa import read_host_topology
+    from pconf.numa.sysfs import read_host_topology
 
     host = read_host_topology(args.sysfs_root)
     if args.format == "json":

@@ -23,7 +23,7 @@ from typing import NamedTuple
 from pconf.cpulist import format_cpu_list
 from pconf.errors import Issue, Location, RuleError
 from pconf.keypath import KeyPath
-from pconf.numa import Binding, NodeList, local_layout, node_list, process_binding
+from pconf.numa.binding import Binding, NodeList, local_layout, node_list, process_binding
 from pconf.plan.layout import AXES, GROUP_KINDS, GROUP_LAYOUT, NODE_AXES, NODE_LAYOUT, Grid
 from pconf.resolve import ResolvedConfig
 
@@ -192,7 +192,7 @@ class Plan:
         env.update(self.numa_env(r))
         return env
 
-    # -- NUMA binding (vLLM's numa_utils; see pconf.numa) ---------------------------------------------------
+    # -- NUMA binding (vLLM's numa_utils; see pconf.numa.binding) -------------------------------------------
 
     @property
     def numa(self) -> NodeList:
@@ -203,8 +203,8 @@ class Plan:
     def binding(self, r: int, process_kind: str = "worker") -> Binding | None:
         """Rank ``r``'s NUMA binding exactly as vLLM builds it: its worker's, or with ``process_kind="EngineCore"``
         the binding of its DP rank's EngineCore. None when numa_bind is off, or when the binding is left to
-        vLLM's auto-detection at run time (no topology: ``plan.numa.reason`` says why). ``pconf.numa.BindingError``
-        where vLLM would fail; compiling reports those cases first, as ``numa.*`` errors."""
+        vLLM's auto-detection at run time (no topology: ``plan.numa.reason`` says why). BindingError
+        (``pconf.numa.binding``) where vLLM would fail; compiling reports those cases first, as ``numa.*`` errors."""
         nodes = self.numa.nodes
         if nodes is None:
             return None
