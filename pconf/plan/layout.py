@@ -50,11 +50,11 @@ GROUP_LAYOUT: Mapping[str, Cut] = MappingProxyType({
 #: The group kinds vLLM creates, in its order (EP only for models not known to be dense: see ``Plan``).
 GROUP_KINDS = tuple(kind for kind in GROUP_LAYOUT if kind != "world")
 
-#: The same ranks split for node placement: vLLM's DP ranks fill node groups of ``data_parallel_size_local``, and
-#: a replica's PP×PCP×TP ranks span ``nnodes_within_dp`` nodes of ``local_world_size`` each. So rank =
-#: ((dp_group·dp_local_size + dp_local)·nnodes_within_dp + replica_node)·local_world_size + replica_local, and a
-#: node is a run of dp_local_size × local_world_size in the order that puts the node's axes first. (One node, or
-#: torchrun's blocks under external_launcher, are the sizes (1, 1, nnodes, N / nnodes).)
+#: The same ranks split for node placement: vLLM's DP ranks fill node groups of L = ``data_parallel_size_local``,
+#: and a replica's PP×PCP×TP ranks span W = ``nnodes_within_dp`` nodes of R = ``local_world_size`` each. So
+#: rank = ((dp_group·L + dp_local)·W + replica_node)·R + replica_local, and a node is a run of L × R in the order
+#: that puts the node's axes first. (One node, and torchrun's blocks under external_launcher, are the sizes
+#: (1, 1, nnodes, N / nnodes).)
 NODE_AXES = ("dp_group", "dp_local", "replica_node", "replica_local")
 NODE_LAYOUT: Mapping[str, Cut] = MappingProxyType({
     "node": Cut(("dp_group", "replica_node", "dp_local", "replica_local"), run=("dp_local", "replica_local")),
@@ -190,7 +190,7 @@ def _flatten(blocks: Sequence[tuple[int, int]], first: int = 0) -> Iterable[int]
         starts = list(_ranges(starts, size, stride))
     size, stride = blocks[-1]
     if len(starts) == 1:
-        return range(first, first + size * stride, stride)
+        return range(starts[0], starts[0] + size * stride, stride)
     return _ranges(starts, size, stride)
 
 
