@@ -48,27 +48,32 @@ class Compiled:
     warnings: tuple[Issue, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """The document ``pconf compile --format json`` prints: ``{graph_hash, parallel, scheduler, cluster,
-        derived, sources}``, keys in schema order (the derived fields at their place in vLLM's order)."""
+        """The document ``pconf compile --format json`` prints: ``{graph_hash, vllm_version, parallel, scheduler,
+        cluster, derived, sources}``, keys in schema order (the derived fields at their place in vLLM's order);
+        the keys of the file's vLLM release only."""
         r = self.resolved
+        keys = frozenset(r.profile.fields())
         parallel: dict[str, Any] = {}
         derived_values = {"world_size": r.world_size, "data_parallel_index": r.data_parallel_index}
         after = {derived.after: name for name, derived in DERIVED_FIELDS.items()}
-        for key, value in plain(attrs.asdict(r.parallel)).items():
+        for key, value in _of_release(plain(attrs.asdict(r.parallel)), keys, "parallel.").items():
             parallel[key] = value
             if key in after:
                 parallel[after[key]] = derived_values[after[key]]
-        doc = {
+        properties = attrs.asdict(r.derived)
+        doc: dict[str, Any] = {
             "graph_hash": str(self.graph_hash),
+            "vllm_version": r.profile.name,
             "parallel": parallel,
             "scheduler": {"async_scheduling": r.async_scheduling},
             "cluster": plain(attrs.asdict(r.document.cluster)),  # plain: the topology holds tuples of tables
-            "derived": attrs.asdict(r.derived),
+            "derived": {name: properties[name] for name in r.profile.behaviour.derived_properties},
         }
         sources: dict[str, str] = {}
-        for path in leaf_paths({k: v for k, v in doc.items() if k != "graph_hash"}):
+        for path in leaf_paths({k: v for k, v in doc.items() if k not in ("graph_hash", "vllm_version")}):
             derived = path[0] == "derived" or (path[0] == "parallel" and path[1] in DERIVED_FIELDS)
             sources[format_path(path)] = "derived" if derived else self.source(path)
+        sources["vllm_version"] = self.source(("vllm_version",))
         doc["sources"] = sources
         return doc
 
@@ -132,12 +137,24 @@ class Compiled:
         return Explanation(format_path(path), node, chain, source)
 
 
+def _of_release(table: dict[str, Any], keys: frozenset[str], prefix: str) -> dict[str, Any]:
+    """A table's keys that the release has (``keys``: its dotted keys), nested tables too."""
+    out = {}
+    for key, value in table.items():
+        path = prefix + key
+        if path in keys:
+            out[key] = _of_release(value, keys, path + ".") if isinstance(value, dict) and any(
+                k.startswith(path + ".") for k in keys) else value
+    return out
+
+
 def compile_files(
     paths: Sequence[str | os.PathLike[str]],
     overrides: Iterable[str] = (),
     env: Mapping[str, object] | None = None,
     *,
     probe_topology: bool | str | os.PathLike[str] = False,
+    vllm_version: str | None = None,
 ) -> Compiled:
     """Compile cluster files (merged left to right, each after its ``extends``), then ``--set`` overrides.
 
@@ -145,8 +162,10 @@ def compile_files(
     ``os.environ`` for vLLM-environment mode (vLLM's ``VLLM_DP_*``, ``RANK``... read from it only).
     ``probe_topology``: True (this host, ``/``) or the root of a recorded sysfs tree: replace
     ``cluster.topology`` with what sysfs says (see ``topology_layer``). False: nothing is probed.
+    ``vllm_version``: the vLLM release to compile for, over the files' ``vllm_version`` (``--vllm-version``).
     """
-    return _compile(_with_probe(load_layers(paths, overrides), probe_topology), env)
+    layers = _with_probe(load_layers(paths, overrides), probe_topology)
+    return _compile([*layers, *_version_layer(vllm_version)], env)
 
 
 def plan_files(
@@ -155,9 +174,18 @@ def plan_files(
     env: Mapping[str, object] | None = None,
     *,
     probe_topology: bool | str | os.PathLike[str] = False,
+    vllm_version: str | None = None,
 ) -> Plan:
     """Compile cluster files and return the deployment's per-rank plan (see ``compile_files``)."""
-    return compile_files(paths, overrides, env, probe_topology=probe_topology).plan()
+    return compile_files(paths, overrides, env, probe_topology=probe_topology, vllm_version=vllm_version).plan()
+
+
+def _version_layer(vllm_version: str | None) -> tuple[Layer, ...]:
+    """The layer ``--vllm-version`` makes: it sets ``vllm_version`` over every file."""
+    if vllm_version is None:
+        return ()
+    where = Location.argument("--vllm-version")
+    return (Layer("--vllm-version", {"vllm_version": vllm_version}, {("vllm_version",): where}, (), where),)
 
 
 def topology_layer(root: str | os.PathLike[str] = "/") -> Layer:
@@ -185,8 +213,11 @@ def compile_dict(
     data: Mapping[str, Any],
     env: Mapping[str, object] | None = None,
     overrides: Iterable[str] = (),
+    *,
+    vllm_version: str | None = None,
 ) -> Compiled:
-    """Compile a document given as a mapping ``{"parallel": {...}, "scheduler": {...}, "cluster": {...}}``."""
+    """Compile a document given as a mapping ``{"parallel": {...}, "scheduler": {...}, "cluster": {...}}`` (and
+    ``"vllm_version"``); see ``compile_files``."""
     source = Location.argument("<dict>")
     if not isinstance(data, Mapping):
         raise LoadError([Issue((), source, "load.not_a_table", "the document must be a mapping",
@@ -202,7 +233,7 @@ def compile_dict(
         raise LoadError(issues)
     if extra.data or extra.resets:
         layers.append(extra)
-    return _compile(layers, env)
+    return _compile([*layers, *_version_layer(vllm_version)], env)
 
 
 def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None) -> Compiled:

@@ -6,48 +6,68 @@ runtime-internal ``_coord_store_port`` is a factor there too, but it is not part
 0 in a compiled document), so it is left out. Values are hashed after resolution: the all2all alias
 rewrite, the auto-selected EPLB communicator and the resolved ``disable_nccl_for_dp_synchronization``.
 
-Encoding (scheme ``pconf1``), independent of ``repr``, ``hash()``, dict order and Python version: the
-header line ``pconf1``, a line with the factor names (sorted, comma-separated), then the JSON array of their
-values (``null``/``true``/``false``, decimal integers, ASCII-escaped strings: the only kinds a factor can
-hold); digested with xxh3-128. The printed form names the scheme (``pconf1-xxh3_128:<32 hex>``) so a future
-scheme can never pass for a config change.
+Each vLLM release has its own factor set (its fields, ``pconf.versions``). Encoding (scheme ``pconf1``),
+independent of ``repr``, ``hash()``, dict order and Python version: the header line ``pconf1``, for a release
+other than the seed's a line ``vllm=<release>``, a line with the factor names (sorted, comma-separated), then
+the JSON array of their values (``null``/``true``/``false``, decimal integers, ASCII-escaped strings: the only
+kinds a factor can hold); digested with xxh3-128. The printed form names the scheme
+(``pconf1-xxh3_128:<32 hex>``) so a future scheme can never pass for a config change.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import attrs
 import xxhash
 
 from pconf.resolve import ResolvedConfig
-from pconf.schema import EPLBConfig, ParallelConfig, info
+from pconf.versions import DEFAULT, PROFILES, Profile
 
 SCHEME = "pconf1-xxh3_128"
 
 
-def _factor_paths() -> dict[str, str]:
-    """Dotted factor name -> attribute path on a ResolvedConfig, built once from the field metadata."""
+class _Factors(NamedTuple):
+    """A release's factor set: the sorted names, one getter fetching all values, the encoding's prefix."""
+
+    names: tuple[str, ...]
+    get_all: Callable[[ResolvedConfig], tuple[object, ...]]
+    prefix: bytes
+
+
+@functools.cache
+def _factors(profile: Profile) -> _Factors:
+    """A release's factors, built once from the field metadata: every field present in the release whose metadata
+    says ``graph=True`` (nested tables field by field), ``world_size``, and the release's constant factors."""
     paths = {"world_size": "world_size"}
-    for a in attrs.fields(ParallelConfig):
-        if not info(a).graph:
-            continue
-        if a.name == "eplb_config":
-            for e in attrs.fields(EPLBConfig):
-                paths[f"eplb_config.{e.name}"] = f"parallel.eplb_config.{e.name}"
-        else:
-            paths[a.name] = f"parallel.{a.name}"
-    return dict(sorted(paths.items()))
+    for path, meta in profile.fields().items():
+        if meta.graph and path.startswith("parallel.") and path.count(".") in (1, 2):
+            name = path.removeprefix("parallel.")
+            if not any(other.startswith(path + ".") for other in profile.fields()):  # a table: its keys count
+                paths[name] = path
+    constants = dict(profile.constant_factors)
+    names = tuple(sorted([*paths, *constants]))
+    getter = operator.attrgetter(*(paths[n] for n in names if n in paths))
+
+    def get_all(resolved: ResolvedConfig) -> tuple[object, ...]:
+        found = iter(getter(resolved))
+        return tuple(constants[n] if n in constants else next(found) for n in names)
+
+    prefix = ("pconf1\n" + profile.hash_tag + ",".join(names) + "\n").encode("ascii")
+    return _Factors(names, get_all, prefix)
 
 
-_PATHS = _factor_paths()
-#: The dotted names of every graph-hash factor, sorted.
-FACTOR_NAMES: tuple[str, ...] = tuple(_PATHS)
-_GET_ALL = operator.attrgetter(*_PATHS.values())  # one C call fetches every factor, in FACTOR_NAMES order
-_PREFIX = ("pconf1\n" + ",".join(FACTOR_NAMES) + "\n").encode("ascii")
+def factor_names(profile: Profile | None = None) -> tuple[str, ...]:
+    """The dotted names of a release's graph-hash factors (the default release's without one), sorted."""
+    return _factors(profile or PROFILES[DEFAULT]).names
+
+
+#: The dotted names of every graph-hash factor of the default release, sorted.
+FACTOR_NAMES: tuple[str, ...] = factor_names()
 
 
 def encode_value(value: object) -> str:
@@ -84,28 +104,33 @@ class Factor(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class GraphHash:
-    """The graph hash of a resolved configuration and the factor values it covers (FACTOR_NAMES order)."""
+    """The graph hash of a resolved configuration, the release it was taken for, and the factor values it covers
+    (in ``names`` order)."""
 
     scheme: str
     hexdigest: str
     factor_values: tuple[object, ...]
+    vllm_version: str = DEFAULT
+    names: tuple[str, ...] = FACTOR_NAMES
 
     def __str__(self) -> str:
         return f"{self.scheme}:{self.hexdigest}"
 
     @property
     def factors(self) -> tuple[Factor, ...]:
-        return tuple(map(Factor, FACTOR_NAMES, self.factor_values))
+        return tuple(map(Factor, self.names, self.factor_values))
 
     def values(self) -> dict[str, object]:
-        return dict(zip(FACTOR_NAMES, self.factor_values, strict=True))
+        return dict(zip(self.names, self.factor_values, strict=True))
 
 
 def graph_hash(resolved: ResolvedConfig) -> GraphHash:
-    """Hash the graph factors of a resolved configuration."""
-    values: tuple[object, ...] = _GET_ALL(resolved)
-    digest = xxhash.xxh3_128_hexdigest(_PREFIX + json.dumps(values).encode("ascii"))
-    return GraphHash(SCHEME, digest, values)
+    """Hash the graph factors of a resolved configuration (its release's factor set; a release other than the
+    seed's is named in the encoded bytes, so two releases never share a hash)."""
+    factors = _factors(resolved.profile)
+    values = factors.get_all(resolved)
+    digest = xxhash.xxh3_128_hexdigest(factors.prefix + json.dumps(values).encode("ascii"))
+    return GraphHash(SCHEME, digest, values, resolved.profile.name, factors.names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +169,8 @@ class _Absent:
 
 
 def lock_dict(gh: GraphHash) -> dict[str, object]:
-    """What ``pconf hash --write-lock`` records: the scheme, the hash and every factor's value."""
-    return {"scheme": gh.scheme, "graph_hash": str(gh), "factors": gh.values()}
+    """What ``pconf hash --write-lock`` records: the scheme, the vLLM release, the hash and every factor's value."""
+    return {"scheme": gh.scheme, "vllm_version": gh.vllm_version, "graph_hash": str(gh), "factors": gh.values()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +189,14 @@ class LockCheck:
         return not self.changes
 
 
-def check_lock(locked_scheme: str, locked_factors: dict[str, object], gh: GraphHash) -> LockCheck:
-    """Compare a hash with a lock by factor values, so a lock from another scheme reports real changes only."""
-    return LockCheck(locked_scheme, tuple(diff_factors(locked_factors, gh.values())))
+def check_lock(locked_scheme: str, locked_factors: dict[str, object], gh: GraphHash,
+               locked_version: str = DEFAULT) -> LockCheck:
+    """Compare a hash with a lock by factor values, so a lock from another scheme reports real changes only; a lock
+    of another vLLM release reports that change first (``vllm_version``; a lock without one is the seed's)."""
+    changes = diff_factors(locked_factors, gh.values())
+    if locked_version != gh.vllm_version:
+        changes.insert(0, FactorChange("vllm_version", locked_version, gh.vllm_version))
+    return LockCheck(locked_scheme, tuple(changes))
 
 
 def lock_problem(lock: object) -> str | None:
@@ -176,4 +206,6 @@ def lock_problem(lock: object) -> str | None:
     for key, kind in (("scheme", str), ("graph_hash", str), ("factors", dict)):
         if not isinstance(lock.get(key), kind):
             return f"the lock has no valid `{key}` ({kind.__name__})"
+    if not isinstance(lock.get("vllm_version", DEFAULT), str):
+        return "the lock's `vllm_version` is not a string"
     return None

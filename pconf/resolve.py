@@ -24,14 +24,8 @@ from pconf.errors import Location
 from pconf.keypath import KeyPath
 from pconf.schema import Document, ParallelConfig, field_info
 from pconf.schema.eplb import EPLBCommunicator
+from pconf.versions import PROFILES, Behaviour, Profile
 
-#: all2all backends under which MoE layers run sequence parallel (spec §8).
-SEQUENCE_PARALLEL_A2A = frozenset({
-    "allgather_reducescatter", "deepep_high_throughput", "deepep_low_latency", "mori_high_throughput",
-    "mori_low_latency", "nixl_ep",
-})
-BATCHED_DP_A2A = frozenset({"deepep_low_latency", "nixl_ep"})
-UBATCH_A2A = ("deepep_low_latency", "deepep_high_throughput")
 #: Executor backends whose executor class supports async scheduling (vLLM 0.23.0: mp, uni and the
 #: external-launcher executor; ray through RayExecutorV2, the default unless VLLM_USE_RAY_V2_EXECUTOR_BACKEND=0).
 ASYNC_BACKENDS = frozenset({"mp", "uni", "external_launcher"})
@@ -65,6 +59,8 @@ class Derived:
     num_ubatches: int
     use_ray: bool
     dp_master_port_picked_at_runtime: bool
+    pcp_shard_decode_requests: bool = False
+    eplb_migration_batching_enabled: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -77,6 +73,7 @@ class ResolvedConfig:
     """
 
     document: Document
+    profile: Profile
     env: VllmEnv | None
     parallel: ParallelConfig
     async_scheduling: bool
@@ -127,6 +124,8 @@ class _EnvReader:
 def resolve(document: Document, env: VllmEnv | None = None) -> ResolvedConfig:
     """Resolve a document; ``env`` switches on vLLM-environment mode (see the module docstring)."""
     p, cluster = document.parallel, document.cluster
+    profile = PROFILES[document.vllm_version]
+    facts = profile.behaviour
     reader = _EnvReader(env)
     origins: dict[KeyPath, Location] = {}
     changes: dict[str, Any] = {}
@@ -180,22 +179,33 @@ def resolve(document: Document, env: VllmEnv | None = None) -> ResolvedConfig:
     old = field_info(ParallelConfig, "all2all_backend").deprecated.get(p.all2all_backend)
     if old is not None and old.rewritten:  # naive, pplx (spec §4)
         derive("all2all_backend", old.instead, f"{p.all2all_backend} is a deprecated alias")
-    if p.enable_eplb and p.eplb_config.communicator is None:
-        comm: EPLBCommunicator
-        comm, why = (("pynccl", "elastic EP") if p.enable_elastic_ep else
-                     ("nixl", "NIXL is available (cluster.nixl_available)") if cluster.nixl_available else
-                     ("torch_gloo", "EPLB on, no elastic EP, no NIXL"))
-        changes["eplb_config"] = attrs.evolve(p.eplb_config, communicator=comm)
+    eplb = p.eplb_config
+    if p.enable_eplb and eplb.communicator is None:
+        comm, why = _eplb_communicator(document, facts.eplb_communicator_order)
+        eplb = attrs.evolve(eplb, communicator=comm)
         origins[("parallel", "eplb_config", "communicator")] = Location.derived(why)
-    batch_invariant = env is not None and reader.flag("VLLM_BATCH_INVARIANT", False)
+    if eplb.num_redundant_experts is None and not p.enable_eplb:  # unset (0.34): 0 without EPLB
+        eplb = attrs.evolve(eplb, num_redundant_experts=0)
+        origins[("parallel", "eplb_config", "num_redundant_experts")] = Location.derived("unset and EPLB is off")
+    if eplb is not p.eplb_config:
+        changes["eplb_config"] = eplb
+    batch_invariant = (env is not None and facts.custom_all_reduce_off_batch_invariant
+                       and reader.flag("VLLM_BATCH_INVARIANT", False))
     if not p.disable_custom_all_reduce:
         if batch_invariant:
             changes["disable_custom_all_reduce"] = True
             origins[("parallel", "disable_custom_all_reduce")] = Location.env("VLLM_BATCH_INVARIANT")
         elif not cluster.custom_all_reduce:
             derive("disable_custom_all_reduce", True, "the platform has no custom all-reduce kernel")
-        elif p.nnodes > 1:
+        elif p.nnodes > 1 and facts.custom_all_reduce_off_multinode:
             derive("disable_custom_all_reduce", True, "multi-node (nnodes > 1)")
+    if p.numa_bind is None and (p.numa_bind_nodes is not None or p.numa_bind_cpus is not None):
+        derive("numa_bind", True, "a NUMA list is set and numa_bind is unset")
+    if facts.elastic_ep_max_dp_size:
+        max_dp = p.elastic_ep_max_dp_size if p.enable_elastic_ep and p.elastic_ep_max_dp_size is not None \
+            else dp_size
+        if max_dp != p.elastic_ep_max_dp_size:
+            derive("elastic_ep_max_dp_size", max_dp, "data_parallel_size (no elastic EP, or unset)")
     if (p.decode_context_parallel_size > 1 and p.dcp_kv_cache_interleave_size > 1
             and p.dcp_kv_cache_interleave_size != p.cp_kv_cache_interleave_size):
         derive("cp_kv_cache_interleave_size", p.dcp_kv_cache_interleave_size,
@@ -208,16 +218,20 @@ def resolve(document: Document, env: VllmEnv | None = None) -> ResolvedConfig:
     if p.disable_nccl_for_dp_synchronization is None:
         derive("disable_nccl_for_dp_synchronization", async_on,
                f"async scheduling is {'on' if async_on else 'off'}")
+    if facts.nccl_dp_sync_with_fault_tolerance and p.enable_fault_tolerance \
+            and not changes.get("disable_nccl_for_dp_synchronization", p.disable_nccl_for_dp_synchronization):
+        derive("disable_nccl_for_dp_synchronization", True, "fault tolerance is on")
 
     parallel = attrs.evolve(p, **changes)
     return ResolvedConfig(
         document=document,
+        profile=profile,
         env=env,
         parallel=parallel,
         async_scheduling=async_on,
         world_size=world_size,
         data_parallel_index=dp_rank,
-        derived=_derived(parallel, world_size, dp_size, backend, port_at_runtime),
+        derived=_derived(parallel, facts, world_size, dp_size, backend, port_at_runtime),
         dp_branch=dp_branch,
         origins=MappingProxyType(origins),
         backend_supports_async=supports_async,
@@ -282,20 +296,43 @@ def backend_supports_async(backend: str, ray_v2_executor: bool) -> bool:
     return backend in ASYNC_BACKENDS
 
 
-def _derived(p: ParallelConfig, world_size: int, dp: int, backend: str, port_at_runtime: bool) -> Derived:
+def _eplb_communicator(document: Document, order: tuple[str, ...]) -> tuple[EPLBCommunicator, str]:
+    """EPLB's communicator when none is given: the first condition of the release's ``order`` that holds."""
+    p, cluster = document.parallel, document.cluster
+    holds = {
+        "elastic": ("pynccl", "elastic EP", p.enable_elastic_ep),
+        "nixl": ("nixl", "NIXL is available (cluster.nixl_available)", cluster.nixl_available),
+        "xpu": ("torch_xccl", "an XPU device", str(cluster.device) == "xpu"),  # a 0.34 platform
+    }
+    for condition in order:
+        comm, why, true = holds[condition]
+        if true:
+            return comm, why  # type: ignore[return-value]  # a communicator name of the release
+    others = ", ".join({"elastic": "no elastic EP", "nixl": "no NIXL", "xpu": "no XPU"}[c] for c in order)
+    return "torch_gloo", f"EPLB on, {others}"
+
+
+def _derived(p: ParallelConfig, facts: Behaviour, world_size: int, dp: int, backend: str,
+             port_at_runtime: bool) -> Derived:
     ep = p.enable_expert_parallel
     a2a = p.all2all_backend
     nnodes_within_dp: int | None = 1
     if p.nnodes > 1:
         groups = dp // p.data_parallel_size_local if p.data_parallel_size_local else 0
         nnodes_within_dp = p.nnodes // groups if groups else None
+        if groups and p.data_parallel_external_lb and facts.nnodes_groups_must_divide:
+            nnodes_within_dp = max(p.nnodes // groups, 1)
+        elif groups and facts.nnodes_groups_must_divide and p.nnodes % groups:
+            nnodes_within_dp = None  # vLLM raises (rule dp.nnodes_groups)
     usable = nnodes_within_dp or None  # 0 would divide by zero next, as it does in vLLM
+    sequence_parallel = a2a in facts.sequence_parallel_a2a and ep and p.tensor_parallel_size > 1 and dp > 1
+    pcp = p.prefill_context_parallel_size
     return Derived(
         world_size_across_dp=world_size * dp,
         local_engines_only=p.data_parallel_external_lb or p.data_parallel_hybrid_lb,
-        use_sequence_parallel_moe=a2a in SEQUENCE_PARALLEL_A2A and ep and p.tensor_parallel_size > 1 and dp > 1,
-        use_batched_dp_moe=a2a in BATCHED_DP_A2A and ep and dp > 1,
-        use_all2all=ep and dp > 1,
+        use_sequence_parallel_moe=sequence_parallel,
+        use_batched_dp_moe=a2a in facts.batched_dp_a2a and ep and dp > 1,
+        use_all2all=(dp > 1 or sequence_parallel or (ep and pcp > 1)) if facts.all2all_property else ep and dp > 1,
         nnodes_within_dp=nnodes_within_dp,
         node_rank_within_dp=p.node_rank % usable if usable else None,
         local_world_size=world_size // usable if usable else None,
@@ -303,4 +340,6 @@ def _derived(p: ParallelConfig, world_size: int, dp: int, backend: str, port_at_
         num_ubatches=2 if p.enable_dbo else p.ubatch_size,
         use_ray=backend == "ray",
         dp_master_port_picked_at_runtime=port_at_runtime,
+        pcp_shard_decode_requests=pcp > 1 and p.decode_context_parallel_size == 1,
+        eplb_migration_batching_enabled=p.eplb_config.use_async and p.eplb_config.enable_migration_batching,
     )

@@ -33,7 +33,9 @@ from pconf.cpulist import MAX_NAMED_CPUS, cpu_count
 from pconf.errors import Issue, SchemaError, did_you_mean, issue_order, problem, refusal
 from pconf.keypath import KeyPath, format_path
 from pconf.merge import Merged
-from pconf.schema import DERIVED_FIELDS, INTERNAL_FIELDS, Document, FieldInfo, info, shape
+from pconf.schema import DERIVED_FIELDS, INTERNAL_FIELDS, Document, FieldInfo, shape
+from pconf.versions import DEFAULT, PROFILES, Profile, lookup, supported, version_key
+from pconf.versions.profile import class_paths
 
 _DOTTED_CLASS = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\Z", re.ASCII)
 #: The longest list pconf reads (the NUMA lists: one entry per GPU or NUMA node of a host; Linux has at most
@@ -53,19 +55,26 @@ FIELD_RULES: dict[str, str] = {
     "schema.too_many_items": f"A list has more than {MAX_LIST_ITEMS} entries (the NUMA lists: one per GPU or NUMA "
     "node).",
     "schema.too_many_cpus": f"The CPU lists of a document name more than {MAX_NAMED_CPUS} CPUs in all.",
+    "schema.vllm_version": "`vllm_version` names a vLLM release pconf does not model.",
+    "schema.other_release": "The key belongs to another vLLM release than the file's `vllm_version` (added "
+    "later, or removed).",
 }
-_SECTIONS: dict[str, type[Any]] = {a.name: a.type for a in attrs.fields(Document)}  # type: ignore[misc]
+_SECTIONS: dict[str, type[Any]] = {a.name: t for a in attrs.fields(Document) if (t := shape(a).table) is not None}
 
 
 def structure(merged: Merged) -> Document:
-    """Structure the merged tree into a Document; raise SchemaError listing every problem."""
+    """Structure the merged tree into a Document for the vLLM release it names (``vllm_version``); raise
+    SchemaError listing every problem."""
     tree = merged.tree
+    profile = target_profile(tree)
     issues = _layout_issues(tree, merged)
     try:
-        document: Document = make_converter().structure(_without_reported(tree), Document)
+        document: Document = make_converter(profile).structure(_without_reported(tree), Document)
     except ClassValidationError as exc:
         _collect(exc, (), merged, issues)
         document = Document()
+    else:
+        document = _with_profile_defaults(document, tree, profile, "")
     if not issues:
         issues.extend(_cpu_count_issues(document, merged))
     if issues:
@@ -89,34 +98,60 @@ def _cpu_count_issues(document: Document, merged: Merged) -> list[Issue]:
                   "list each GPU's or node's own CPUs; no host has that many")]
 
 
+def target_profile(tree: dict[str, Any]) -> Profile:
+    """The profile the tree's ``vllm_version`` names; the default one when it names none (the field's hook then
+    reports a bad value, at its location)."""
+    named = tree.get("vllm_version")
+    found = lookup(named) if isinstance(named, str) else None
+    return found or PROFILES[DEFAULT]
+
+
 @functools.cache
-def make_converter() -> cattrs.Converter:
-    """The one converter pconf uses: strict hooks per field, all errors collected, unknown keys refused."""
+def make_converter(profile: Profile | None = None) -> cattrs.Converter:
+    """The converter of one release (the default one without ``profile``): strict hooks per field from that
+    release's field facts, all errors collected, unknown keys refused."""
+    profile = profile or PROFILES[DEFAULT]
     converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
-    for cls in _schema_classes(Document):
-        hooks: dict[str, Any] = {a.name: override(struct_hook=_field_hook(a, converter)) for a in attrs.fields(cls)}
+    for cls, prefix in class_paths().items():
+        hooks: dict[str, Any] = {a.name: override(struct_hook=_field_hook(a, converter, profile, prefix + a.name))
+                                 for a in attrs.fields(cls)}
         converter.register_structure_hook(
             cls, make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True, **hooks)
         )
     return converter
 
 
-def _schema_classes(cls: type[Any]) -> list[type[Any]]:
-    out = [cls]
-    for a in attrs.fields(cls):
-        nested = shape(a).table
-        if nested is not None:
-            out.extend(_schema_classes(nested))
-    return out
+def _with_profile_defaults(obj: Any, raw: Any, profile: Profile, prefix: str) -> Any:
+    """``obj`` with the release's own defaults for the keys the tree does not set (the classes hold the seed's)."""
+    if not any(path.startswith(prefix) for path in profile.default_changes):
+        return obj
+    changes: dict[str, Any] = {}
+    for a in attrs.fields(type(obj)):
+        path, written = prefix + a.name, isinstance(raw, dict) and a.name in raw
+        value = getattr(obj, a.name)
+        fs = shape(a)
+        if fs.table is not None and not fs.is_list and value is not None:
+            inner = _with_profile_defaults(value, raw.get(a.name) if written else None, profile, path + ".")
+            if inner is not value:
+                changes[a.name] = inner
+        elif not written and path in profile.default_changes:
+            changes[a.name] = profile.default(a, path)
+    return attrs.evolve(obj, **changes) if changes else obj
 
 
 # -- field hooks ------------------------------------------------------------------------------------------
 
 
-def _field_hook(a: attrs.Attribute[Any], converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
-    """Build the strict hook of one field from its annotation and FieldInfo."""
-    meta = info(a)
-    base, optional, table, is_list = shape(a)
+def _field_hook(a: attrs.Attribute[Any], converter: cattrs.Converter, profile: Profile,
+                path: str) -> Callable[[Any, Any], Any]:
+    """Build the strict hook of one field from its annotation and its facts in ``profile``."""
+    meta = profile.info(a, path)
+    if path == "vllm_version":
+        return _structure_version
+    if not profile.has(meta):
+        return functools.partial(_other_release, name=a.name, meta=meta, profile=profile)
+    base, _, table, is_list = shape(a)
+    optional = bool(meta.nullable)
     if table is not None and not is_list:
         nested: type[Any] = table
 
@@ -125,7 +160,10 @@ def _field_hook(a: attrs.Attribute[Any], converter: cattrs.Converter) -> Callabl
                 return None
             if not isinstance(value, dict):
                 raise refusal("schema.type", "must be a table", f"write [{a.name}] with its keys", value)
-            return converter.structure(value, nested)
+            structured = converter.structure(value, nested)
+            if meta.check is not None:  # a check across the table's keys (the release's own validator)
+                meta.check.run(structured)
+            return structured
 
         return structure_table
     if table is not None:
@@ -316,6 +354,24 @@ def _check_bounds(value: Any, meta: FieldInfo) -> None:
         raise refusal("schema.bound", f"must be > {meta.gt}", f"use {meta.gt + 1} or more", value)
     if meta.le is not None and value > meta.le:
         raise refusal("schema.bound", f"must be <= {meta.le}", f"use {meta.le} or less", value)
+
+
+def _structure_version(value: Any, _: Any) -> str:
+    """``vllm_version``: a supported release, normalised to its profile's name."""
+    found = lookup(value) if isinstance(value, str) else None
+    if found is None:
+        raise refusal("schema.vllm_version", "not a vLLM release pconf models", f"use one of {supported()}",
+                      value)
+    return found.name
+
+
+def _other_release(value: Any, _: Any, name: str, meta: FieldInfo, profile: Profile) -> Any:
+    """A key of another vLLM release than the file's."""
+    if meta.since is not None and version_key(meta.since) > profile.key:
+        hint = f"it was added in vLLM {meta.since}: set vllm_version = \"{meta.since}\" or later, or remove it"
+    else:
+        hint = f"vLLM {meta.until} removed it: remove it, or set vllm_version to an earlier release"
+    raise refusal("schema.other_release", f"`{name}` is not a field of {profile.label}", hint, value)
 
 
 # -- error translation ------------------------------------------------------------------------------------

@@ -72,11 +72,12 @@ class TestCompile:
         code, out, err = call(capsys, "compile", write("c.toml", TP2))
         assert (code, err) == (0, "")
         gh = str(pconf.compile_files(["c.toml"]).graph_hash)
-        assert out.startswith(f'{{\n  "graph_hash": "{gh}",\n  "parallel": {{\n    "pipeline_parallel_size": 1,\n'
+        assert out.startswith(f'{{\n  "graph_hash": "{gh}",\n  "vllm_version": "0.23",\n  "parallel": {{\n'
+                              '    "pipeline_parallel_size": 1,\n'
                               '    "tensor_parallel_size": 2,\n')
         assert out.endswith("\n  }\n}\n")
         doc = json.loads(out)
-        assert list(doc) == ["graph_hash", "parallel", "scheduler", "cluster", "derived", "sources"]
+        assert list(doc) == ["graph_hash", "vllm_version", "parallel", "scheduler", "cluster", "derived", "sources"]
         assert list(doc["parallel"])[: len(PARALLEL_HEAD)] == PARALLEL_HEAD
         assert doc["parallel"]["distributed_executor_backend"] == "mp"
         assert doc["sources"]["parallel.tensor_parallel_size"] == "c.toml:2:1"
@@ -87,7 +88,7 @@ class TestCompile:
         code, out, _ = call(capsys, "compile", write("c.toml", TP2), "--format", "toml")
         assert code == 0
         gh = str(pconf.compile_files(["c.toml"]).graph_hash)
-        assert out.startswith(f'graph_hash = "{gh}"\n\n[parallel]\npipeline_parallel_size = 1\n'
+        assert out.startswith(f'graph_hash = "{gh}"\nvllm_version = "0.23"\n\n[parallel]\npipeline_parallel_size = 1\n'
                               "tensor_parallel_size = 2\n")
         doc = pconf.compile_files(["c.toml"]).to_dict()
         nulls = [k for k, v in doc["parallel"].items() if v is None]
@@ -100,7 +101,8 @@ class TestCompile:
         code, out, _ = call(capsys, "compile", write("c.toml", TP2), "--format", "yaml")
         assert code == 0
         gh = str(pconf.compile_files(["c.toml"]).graph_hash)
-        assert out.startswith(f"graph_hash: {gh}\nparallel:\n  pipeline_parallel_size: 1\n  tensor_parallel_size: 2\n")
+        assert out.startswith(f"graph_hash: {gh}\nvllm_version: '0.23'\nparallel:\n  pipeline_parallel_size: 1\n"
+                              "  tensor_parallel_size: 2\n")
         assert "  data_parallel_rank_local: null\n" in out
         assert yaml.safe_load(out) == pconf.compile_files(["c.toml"]).to_dict()
 

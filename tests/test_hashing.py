@@ -20,6 +20,7 @@ import pconf
 from pconf.cli import main
 from pconf.hashing import FACTOR_NAMES, SCHEME, Factor, diff_factors, encode_value, graph_hash
 from pconf.schema import EPLBConfig, ParallelConfig, info
+from pconf.versions import PROFILES
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = Path(__file__).parent / "data" / "vllm-vectors.jsonl"
@@ -69,8 +70,10 @@ class TestFactorSet:
 
     def test_factors_come_from_metadata(self) -> None:
         """A field is a factor exactly when its metadata says graph=True (plus the derived world_size)."""
-        from_meta = {a.name for a in attrs.fields(ParallelConfig) if info(a).graph and a.name != "eplb_config"}
-        from_meta |= {f"eplb_config.{a.name}" for a in attrs.fields(EPLBConfig) if info(a).graph}
+        seed = PROFILES["0.23"]
+        from_meta = {a.name for a in attrs.fields(ParallelConfig)
+                     if info(a).graph and a.name != "eplb_config" and seed.has(info(a))}
+        from_meta |= {f"eplb_config.{a.name}" for a in attrs.fields(EPLBConfig) if info(a).graph and seed.has(info(a))}
         assert set(FACTOR_NAMES) == from_meta | {"world_size"}
 
 
@@ -145,9 +148,11 @@ class TestStability:
 
     def test_defaults_written_or_omitted(self) -> None:
         """Writing every default explicitly hashes like writing nothing."""
+        seed = PROFILES["0.23"]
         explicit = {a.name: a.default for a in attrs.fields(ParallelConfig)
-                    if a.default is not None and not isinstance(a.default, attrs.Factory)}  # type: ignore[arg-type]
-        explicit["eplb_config"] = attrs.asdict(EPLBConfig(), filter=lambda _, v: v is not None)
+                    if a.default is not None and not isinstance(a.default, attrs.Factory)  # type: ignore[arg-type]
+                    and seed.has(info(a))}
+        explicit["eplb_config"] = attrs.asdict(EPLBConfig(), filter=lambda a, v: v is not None and seed.has(info(a)))
         assert hash_of({"parallel": explicit}) == hash_of({})
 
     @pytest.mark.parametrize("per_rank", [
@@ -262,9 +267,11 @@ def _set(doc: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
 
 
 def test_every_field_has_alternatives_listed() -> None:
-    """The property below covers every ParallelConfig and EPLBConfig field."""
-    fields = {a.name for a in attrs.fields(ParallelConfig)} - {"eplb_config"}
-    fields |= {f"eplb_config.{a.name}" for a in attrs.fields(EPLBConfig)}
+    """The property below covers every ParallelConfig and EPLBConfig field of the seed's release (the later
+    releases' fields: tests/test_versions.py)."""
+    seed = PROFILES["0.23"]
+    fields = {a.name for a in attrs.fields(ParallelConfig) if seed.has(info(a))} - {"eplb_config"}
+    fields |= {f"eplb_config.{a.name}" for a in attrs.fields(EPLBConfig) if seed.has(info(a))}
     assert set(ALTERNATIVES) == fields
 
 

@@ -40,6 +40,7 @@ from pconf.introspect import (
 from pconf.rules import RULES
 from pconf.schema import DERIVED_FIELDS, INTERNAL_FIELDS, Document, EPLBConfig, ParallelConfig, info
 from pconf.schema.checks import CHECKS, CPU_LIST_PATTERN
+from pconf.versions import DEFAULT, PROFILES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -93,10 +94,13 @@ def at(path: tuple[str, ...], value: Any) -> dict[str, Any]:
 
 
 def leaf_fields() -> Iterator[tuple[tuple[str, ...], attrs.Attribute[Any]]]:
-    """Every key that holds a value (not a table), with its path, nested tables included."""
+    """Every key that holds a value (not a table), with its path, nested tables included: the keys of the default
+    release, which the default schema describes (each release's own schema: tests/test_versions.py)."""
 
     def walk(cls: type[Any], prefix: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], attrs.Attribute[Any]]]:
         for a in attrs.fields(cls):
+            if not PROFILES[DEFAULT].has(info(a)):
+                continue
             union = typing.get_origin(a.type) in (typing.Union, types.UnionType)
             options = (a.type, *typing.get_args(a.type)) if union else (a.type,)
             nested = [t for t in options if isinstance(t, type) and attrs.has(t)]
@@ -131,7 +135,7 @@ class TestSchemaContent:
 
     def test_top_level(self) -> None:
         """The document allows the layer keys and the three sections, nothing else."""
-        assert list(SCHEMA["properties"]) == ["extends", "reset", "parallel", "scheduler", "cluster"]
+        assert list(SCHEMA["properties"]) == ["extends", "reset", "vllm_version", "parallel", "scheduler", "cluster"]
         assert SCHEMA["type"] == "object"
         assert SCHEMA["additionalProperties"] is False
         assert {k: v for k, v in SCHEMA["properties"]["extends"].items() if "escription" not in k} == {
@@ -158,7 +162,7 @@ class TestSchemaContent:
         """world_size, data_parallel_index and vLLM's internal fields are not declared, so they are refused."""
         declared = SCHEMA["properties"]["parallel"]["properties"]
         assert not (set(DERIVED_FIELDS) | set(INTERNAL_FIELDS)) & set(declared)
-        assert list(declared) == [a.name for a in attrs.fields(ParallelConfig)]
+        assert list(declared) == [a.name for a in attrs.fields(ParallelConfig) if PROFILES[DEFAULT].has(info(a))]
 
     def test_integer_with_bound(self) -> None:
         """tensor_parallel_size: an integer from 1 to 65536, default 1, with both descriptions."""
@@ -351,7 +355,7 @@ class TestReference:
         for module in ("structure.py", "schema/checks.py"):
             tree = ast.parse((ROOT / "pconf" / module).read_text())
             ids |= {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-                    and re.fullmatch(r"(schema|numa)\.[a-z_]+", n.value)}
+                    and re.fullmatch(r"(schema|numa|eplb)\.[a-z_]+", n.value)}
         assert ids == set(field_check_rules())
 
 

@@ -95,7 +95,8 @@ class TestFileSources:
         )
 
     def test_sources_cover_every_key_in_order(self) -> None:
-        """`sources` has one entry per leaf of parallel, scheduler, cluster and derived, in document order."""
+        """`sources` has one entry per leaf of parallel, scheduler, cluster and derived, in document order, then
+        vllm_version."""
         doc = pconf.compile_files([write("c.toml", "")]).to_dict()
         expected = [f"parallel.{k}" for k, v in doc["parallel"].items() if not isinstance(v, dict)
                     or k == "ray_runtime_env"]
@@ -104,7 +105,8 @@ class TestFileSources:
         ]
         expected += [f"scheduler.{k}" for k in doc["scheduler"]]
         expected += [f"cluster.{k}" for k in doc["cluster"]] + [f"derived.{k}" for k in doc["derived"]]
-        assert list(doc["sources"]) == expected
+        assert list(doc["sources"]) == [*expected, "vllm_version"]
+        assert doc["sources"]["vllm_version"] == "default"
 
 
 class TestSetSources:

@@ -600,6 +600,60 @@ CASES: list[object] = [
         "unsupported by my.pkg.Executor; set scheduler.async_scheduling explicitly [scheduler.custom_executor_async]",
         '[parallel]\ndistributed_executor_backend = "my.pkg.Executor"\n\n[scheduler]\nasync_scheduling = false\n',
     ), id="scheduler.custom_executor_async"),
+    # -- rules of later vLLM releases (vllm_version) -----------------------------------------------------------
+    pytest.param(Case(
+        'elastic_ep.async_needs_nixl',
+        'vllm_version = "0.28"\n[parallel]\nenable_elastic_ep = true\ntensor_parallel_size = 2\n'
+        'enable_expert_parallel = true\nenable_eplb = true\n',
+        'c.toml:3:1: parallel.enable_elastic_ep: elastic EP with async EPLB needs NIXL (got true); install NIXL (and '
+        'set cluster.nixl_available = true), or set eplb_config.use_async = false [elastic_ep.async_needs_nixl]',
+        'vllm_version = "0.28"\n[parallel]\nenable_elastic_ep = true\ntensor_parallel_size = 2\n'
+        'enable_expert_parallel = true\nenable_eplb = true\n\n[parallel.eplb_config]\nuse_async = false\n',
+    ), id='elastic_ep.async_needs_nixl'),
+    pytest.param(Case(
+        'elastic_ep.max_dp_size',
+        'vllm_version = "0.34"\n[parallel]\ndata_parallel_size = 4\nelastic_ep_max_dp_size = 2\nenable_elastic_ep = '
+        'true\ntensor_parallel_size = 2\nenable_expert_parallel = true\nenable_eplb = true\n\n[cluster]\n'
+        'nixl_available = true\n',
+        'c.toml:4:1: parallel.elastic_ep_max_dp_size: must be >= data_parallel_size (4) (got 2); raise it to the '
+        'largest DP size elastic EP may scale to [elastic_ep.max_dp_size]',
+        'vllm_version = "0.34"\n[parallel]\ndata_parallel_size = 4\nelastic_ep_max_dp_size = 8\nenable_elastic_ep = '
+        'true\ntensor_parallel_size = 2\nenable_expert_parallel = true\nenable_eplb = true\n\n[cluster]\n'
+        'nixl_available = true\n',
+    ), id='elastic_ep.max_dp_size'),
+    pytest.param(Case(
+        'dp.nnodes_groups',
+        'vllm_version = "0.34"\n[parallel]\ndata_parallel_size = 4\ndata_parallel_size_local = 1\nnnodes = 2\n',
+        'c.toml:5:1: parallel.nnodes: must be a multiple of the 4 DP node groups (data_parallel_size 4 / '
+        'data_parallel_size_local 1) (got 2); use an nnodes that is a multiple of them, or change '
+        'data_parallel_size_local [dp.nnodes_groups]',
+        'vllm_version = "0.34"\n[parallel]\ndata_parallel_size = 4\ndata_parallel_size_local = 2\nnnodes = 2\n',
+    ), id='dp.nnodes_groups'),
+    pytest.param(Case(
+        'pcp.no_dp',
+        'vllm_version = "0.28"\n[parallel]\nprefill_context_parallel_size = 2\ndata_parallel_size = 2\n',
+        'c.toml:3:1: parallel.prefill_context_parallel_size: PCP does not support data parallelism in this release '
+        '(got 2); use data_parallel_size = 1, or vLLM 0.34 (vllm_version = "0.34") [pcp.no_dp]',
+        'vllm_version = "0.34"\n[parallel]\nprefill_context_parallel_size = 2\ndata_parallel_size = 2\n',
+    ), id='pcp.no_dp'),
+    pytest.param(Case(
+        'dcp.pcp_sizes',
+        'vllm_version = "0.28"\n[parallel]\ntensor_parallel_size = 4\nprefill_context_parallel_size = 2\n'
+        'decode_context_parallel_size = 4\n\n[cluster]\ndevices_per_node = 8\n',
+        'c.toml:5:1: parallel.decode_context_parallel_size: with PCP = 2 and TP = 4 it must be one of 1, 2, 8 (got '
+        '4); set it to 1, the PCP size, or TP × PCP [dcp.pcp_sizes]',
+        'vllm_version = "0.28"\n[parallel]\ntensor_parallel_size = 4\nprefill_context_parallel_size = 2\n'
+        'decode_context_parallel_size = 2\n',
+    ), id='dcp.pcp_sizes'),
+    pytest.param(Case(
+        'dbo.thresholds',
+        'vllm_version = "0.34"\n[parallel]\nenable_dbo = true\nall2all_backend = "deepep_low_latency"\n'
+        'dbo_decode_token_threshold = 1\n',
+        'c.toml:5:1: parallel.dbo_decode_token_threshold: must be at least the number of micro-batches (2) (got 1); '
+        'use 2 or more [dbo.thresholds]',
+        'vllm_version = "0.34"\n[parallel]\nenable_dbo = true\nall2all_backend = "deepep_low_latency"\n'
+        'dbo_decode_token_threshold = 2\n',
+    ), id='dbo.thresholds'),
 ]
 
 

@@ -21,6 +21,8 @@ from pconf.errors import ConfigError, Issue, SchemaError
 from pconf.keypath import KeyPath, format_path
 from pconf.schema import ClusterFacts, EPLBConfig, ParallelConfig, SchedulerConfig, info
 from pconf.schema.parallel import MAX_PARALLEL_SIZE
+from pconf.versions import PROFILES, Profile
+from pconf.versions.profile import walk_fields
 
 # -- the schema, enumerated -----------------------------------------------------------------------------------
 
@@ -32,28 +34,34 @@ SECTIONS: tuple[tuple[KeyPath, type[Any]], ...] = (
 )
 
 
+SEED = PROFILES["0.23"]
+
+
 def schema_fields() -> Iterator[tuple[KeyPath, attrs.Attribute[Any]]]:
-    """Every leaf field of the four classes with its key path (the nested eplb_config table is not a leaf)."""
+    """Every leaf field of the four classes that the seed's release has, with its key path (the nested
+    eplb_config table is not a leaf; the fields of later releases are tested in test_versions)."""
     for prefix, cls in SECTIONS:
         for a in attrs.fields(cls):
             if any(isinstance(t, type) and attrs.has(t) for t in (a.type, *typing.get_args(a.type))):
                 continue  # a nested table (eplb_config, cluster.topology), not a leaf
-            yield (*prefix, a.name), a
+            if SEED.has(info(a)):
+                yield (*prefix, a.name), a
 
 
 FIELDS: dict[str, attrs.Attribute[Any]] = {format_path(path): a for path, a in schema_fields()}
 PATHS: dict[str, KeyPath] = {format_path(path): path for path, _ in schema_fields()}
 
 
-def kind_of(a: attrs.Attribute[Any]) -> str:
-    """The type kind of a field from its annotation: int, bool, str, choice, list[int], list[str], table,
-    bool|choice; a trailing ``?`` when null is allowed."""
+def kind_of(a: attrs.Attribute[Any], profile: Profile = SEED) -> str:
+    """The type kind of a field in a release: int, bool, str, choice, list[int], list[str], table, bool|choice;
+    a trailing ``?`` when null is allowed."""
     tp = a.type
     args = typing.get_args(tp)
     is_union = typing.get_origin(tp) in (typing.Union, types.UnionType)
     optional = is_union and type(None) in args
     base = next(t for t in args if t is not type(None)) if optional else tp
-    suffix = "?" if optional else ""
+    path = next(p for p, attr in walk_fields() if attr is a)
+    suffix = "?" if profile.info(a, path).nullable else ""
     if base is int:
         return "int" + suffix
     if base is bool:

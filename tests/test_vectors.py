@@ -1,9 +1,9 @@
-"""vLLM's own ParallelConfig, recorded on 435 inputs (tests/data/vllm-vectors.jsonl): pconf must agree.
+"""vLLM's own ParallelConfig, recorded per release (tests/data/vllm-vectors*.jsonl): pconf must agree.
 
-Each ``single`` record is compiled in vLLM-environment mode with the record's platform as cluster facts.
-pconf must accept exactly what vLLM accepted (except the refusals it makes on purpose, listed in
-``STRICTER`` with the rule that refuses them), refuse what vLLM refused with the matching rule, and resolve
-every field and derived property to vLLM's value.
+Each ``single`` record is compiled in vLLM-environment mode with the record's platform as cluster facts and its
+release as ``vllm_version``. pconf must accept exactly what vLLM accepted (except the refusals it makes on purpose,
+listed in ``STRICTER`` with the rule that refuses them), refuse what vLLM refused with the matching rule, and
+resolve every field and derived property to vLLM's value.
 """
 
 from __future__ import annotations
@@ -18,13 +18,29 @@ import pytest
 import pconf
 from pconf.schema import INTERNAL_FIELDS
 
-VECTORS = Path(__file__).parent / "data" / "vllm-vectors.jsonl"
-RECORDS = [json.loads(line) for line in VECTORS.read_text().splitlines()]
+DATA = Path(__file__).parent / "data"
+#: The recorded vectors of each release pconf models (a record's ``version`` names its release; none: the seed).
+FILES = {"0.23": "vllm-vectors.jsonl", "0.28": "vllm-vectors-0.28.jsonl", "0.34": "vllm-vectors-0.34.jsonl"}
+
+
+def release(record: dict[str, Any]) -> str:
+    """The pconf profile of a record: ``0.28.0`` -> ``0.28``; no ``version`` -> the seed's ``0.23``."""
+    version = record.get("version")
+    return "0.23" if version is None else ".".join(str(version).split(".")[:2])
+
+
+RECORDS = [json.loads(line) for name in FILES.values() for line in (DATA / name).read_text().splitlines()]
 SINGLES = [r for r in RECORDS if r["kind"] == "single"]
+
+
+def key(record: dict[str, Any]) -> str:
+    """A record's id across releases (ids are unique within one release's file only)."""
+    return f"{release(record)}/{record['id']}"
+
 
 #: Records vLLM's ParallelConfig accepts and pconf refuses on purpose, with the rule that refuses them.
 #: (Records with strict-typing cases are matched by tag: ``coercion_*`` -> ``schema.type``.)
-STRICTER: dict[str, str] = {
+SEED_STRICTER: dict[str, str] = {
     # Executor.get_class fails at start-up on an empty backend name.
     "s0075": "schema.choice",
     "s0076": "schema.choice",
@@ -67,18 +83,59 @@ STRICTER: dict[str, str] = {
     "s0700": "engine.nnodes_divides_world",
     "s0758": "engine.nnodes_divides_world",
 }
+STRICTER: dict[str, str] = {
+    **{f"0.23/{rid}": rule for rid, rule in SEED_STRICTER.items()},
+    # -- vLLM 0.28 --
+    # Executor.get_class fails at start-up on an empty backend name.
+    "0.28/s0037": "schema.choice", "0.28/s0039": "schema.choice", "0.28/s0045": "schema.choice",
+    "0.28/s0055": "schema.choice",
+    # EngineArgs: node_rank < nnodes.
+    "0.28/s0435": "engine.node_rank_range", "0.28/s0438": "engine.node_rank_range",
+    "0.28/s0447": "engine.node_rank_range",
+    # vLLM's local_world_size divides by zero on these layouts.
+    "0.28/s0461": "engine.derived_layout", "0.28/s0467": "engine.derived_layout",
+    # EngineArgs: DP × PP × TP divisible by nnodes.
+    "0.28/s0577": "engine.nnodes_divides_world",
+    # NUMA binding fails at worker start: one CPU list for the four workers of a PP=4 run.
+    "0.28/s0701": "numa.cpus_too_short",
+    # -- vLLM 0.34 --
+    "0.34/s0043": "schema.choice", "0.34/s0053": "schema.choice", "0.34/s0059": "schema.choice",
+    "0.34/s0486": "engine.node_rank_range", "0.34/s0487": "engine.node_rank_range",
+    "0.34/s0488": "engine.node_rank_range", "0.34/s0489": "engine.node_rank_range",
+    "0.34/s0490": "engine.node_rank_range", "0.34/s0500": "engine.node_rank_range",
+    "0.34/s0784": "engine.node_rank_range",
+    # vLLM 0.34's nnodes_within_dp raises when nnodes is not a multiple of the DP node groups.
+    "0.34/s0512": "dp.nnodes_groups", "0.34/s0769": "dp.nnodes_groups",
+    # VllmConfig: micro-batching needs a DeepEP or nixl_ep all2all backend.
+    "0.34/s0735": "engine.ubatch_requires_deepep",
+}
+
+#: Records whose ParallelConfig value VllmConfig changes afterwards (the recording ran ParallelConfig alone):
+#: pconf shows the value vLLM runs with.
+VLLM_CONFIG_LEVEL: dict[str, tuple[str, object]] = {
+    # 0.34's VllmConfig forces the DP synchronisation onto gloo under fault tolerance (vllm/config/vllm.py).
+    "0.34/s0861": ("disable_nccl_for_dp_synchronization", True),
+}
 
 #: vLLM's error message (the first one it reports) -> the pconf rule that reports the same problem.
 MESSAGE_RULES: list[tuple[str, str]] = [
-    (r"Input should be greater than", "schema.bound"),
+    (r"Input should be (greater|less) than", "schema.bound"),
     (r"Input should be '|Input should be 'ag_rs'", "schema.choice"),
     (r"Input should be a valid|unable to (parse|interpret)", "schema.type"),
-    (r"Unexpected keyword argument", "schema.unknown_key|schema.derived_key"),
+    (r"Unexpected keyword argument", "schema.unknown_key|schema.derived_key|schema.other_release"),
     (r"Elastic EP is only supported with enable_eplb", "elastic_ep.requires_eplb"),
     (r"Elastic EP is not supported with pipeline", "elastic_ep.no_pipeline"),
     (r"Elastic EP is not compatible", "elastic_ep.no_lb_modes"),
     (r"World size \(\d+\) is larger than the number of available GPUs", "executor.gpu_count"),
-    (r"must be divisible bydcp_size", "dcp.tp_divisible"),
+    (r"must be divisible by ?dcp_size", "dcp.tp_divisible"),
+    (r"When PCP is enabled, DCP must be", "dcp.pcp_sizes"),
+    (r"PCP does not support data parallelism", "pcp.no_dp"),
+    (r"EPLB requires tensor, prefill-context, or data", "eplb.requires_tp_or_dp"),
+    (r"communicator is incompatible with async EPLB", "eplb.async_communicator"),
+    (r"Elastic EP with async EPLB requires the NIXL", "elastic_ep.async_needs_nixl"),
+    (r"--elastic-ep-max-dp-size must be greater", "elastic_ep.max_dp_size"),
+    (r"NUMA binding lists cannot be combined with numa_bind=False", "numa.requires_bind"),
+    (r"must be at least the number of microbatches", "dbo.thresholds"),
     (r"data_parallel_size_local \(\d+\) must be <=", "dp.local_size"),
     (r"data_parallel_external_lb can only be set", "dp.external_lb_needs_dp"),
     (r"numa_bind_nodes must contain non-negative", "numa.nodes_negative"),
@@ -117,6 +174,8 @@ def document(record: dict[str, Any]) -> dict[str, Any]:
     }
     if "async_scheduling" in record:
         doc["scheduler"] = {"async_scheduling": record["async_scheduling"]}
+    if release(record) != "0.23":
+        doc["vllm_version"] = release(record)
     return doc
 
 
@@ -144,14 +203,14 @@ def compile_record(record: dict[str, Any]) -> tuple[pconf.Compiled | None, pconf
         return None, exc
 
 
-@pytest.mark.parametrize("record", SINGLES, ids=[r["id"] for r in SINGLES])
+@pytest.mark.parametrize("record", SINGLES, ids=[key(r) for r in SINGLES])
 def test_single(record: dict[str, Any]) -> None:
     """pconf accepts, refuses and resolves exactly as vLLM's ParallelConfig did on this input."""
     outcome = record["outcome"]
     compiled, error = compile_record(record)
     if compiled is not None:
         assert "resolved" in outcome, f"pconf accepted what vLLM refused: {vllm_message(outcome)!r}"
-        assert record["id"] not in STRICTER
+        assert key(record) not in STRICTER
         assert not uses_internal_fields(record)
         _check_resolved(record, compiled.to_dict())
         return
@@ -160,7 +219,7 @@ def test_single(record: dict[str, Any]) -> None:
     if uses_internal_fields(record):  # vLLM-internal fields are not part of the file format
         assert "schema.internal_key" in rules
     elif "resolved" in outcome:
-        expected = "schema.type" if record["tag"].startswith("coercion") else STRICTER.get(record["id"])
+        expected = "schema.type" if record["tag"].startswith("coercion") else STRICTER.get(key(record))
         assert expected is not None, f"pconf refused what vLLM accepted: {error}"
         assert expected in rules, str(error)
     else:
@@ -185,23 +244,31 @@ def _check_resolved(record: dict[str, Any], doc: dict[str, Any]) -> None:
     parallel, derived = doc["parallel"], doc["derived"]
     kwargs = record["kwargs"]
     dp_branch = kwargs.get("data_parallel_size", 1) > 1 or kwargs.get("data_parallel_size_local", 1) == 0
-    for key, value in fields.items():
-        if key in INTERNAL_FIELDS or key == "disable_nccl_for_dp_synchronization":
+    for name, value in fields.items():
+        if name in INTERNAL_FIELDS or name == "disable_nccl_for_dp_synchronization":
             continue
-        if key == "data_parallel_master_port" and dp_branch and not fields["enable_elastic_ep"]:
+        if name == "data_parallel_master_port" and dp_branch and not fields["enable_elastic_ep"]:
             # vLLM popped a free port; pconf leaves the pick to the runtime and says so.
             assert derived["dp_master_port_picked_at_runtime"] is True
             continue
-        assert parallel[key] == value, f"parallel.{key}: vLLM {value!r}, pconf {parallel[key]!r}"
+        assert parallel[name] == value, f"parallel.{name}: vLLM {value!r}, pconf {parallel[name]!r}"
     assert parallel["eplb_config"]["communicator"] == resolved["eplb_communicator"]
     nccl = resolved.get("disable_nccl_for_dp_synchronization_after_vllm_config",
                         resolved["disable_nccl_for_dp_synchronization"])
-    if nccl is not None:
+    if key(record) in VLLM_CONFIG_LEVEL:
+        field, value = VLLM_CONFIG_LEVEL[key(record)]
+        assert (field, parallel[field]) == (field, value)
+    elif nccl is not None:
         assert parallel["disable_nccl_for_dp_synchronization"] == nccl
-    for key, value in resolved["derived"].items():
+    for name in ("numa_bind", "elastic_ep_max_dp_size", "dcp_comm_backend"):  # 0.34 records them as resolved
+        if name in resolved:
+            assert parallel[name] == resolved[name], f"parallel.{name}: vLLM {resolved[name]!r}"
+    if "eplb_num_redundant_experts" in resolved:
+        assert parallel["eplb_config"]["num_redundant_experts"] == resolved["eplb_num_redundant_experts"]
+    for prop, value in resolved["derived"].items():
         if isinstance(value, dict) and "error" in value:
-            raise AssertionError(f"vLLM's {key} raised ({value}); pconf should have refused the config")
-        assert derived[key] == value, f"derived.{key}: vLLM {value!r}, pconf {derived[key]!r}"
+            raise AssertionError(f"vLLM's {prop} raised ({value}); pconf should have refused the config")
+        assert derived[prop] == value, f"derived.{prop}: vLLM {value!r}, pconf {derived[prop]!r}"
 
 
 def test_every_vllm_error_message_is_mapped() -> None:
@@ -213,6 +280,6 @@ def test_every_vllm_error_message_is_mapped() -> None:
 
 def test_stricter_list_is_current() -> None:
     """Every record listed as stricter-by-design is one vLLM accepted."""
-    by_id = {r["id"]: r for r in SINGLES}
+    by_key = {key(r): r for r in SINGLES}
     for rid in STRICTER:
-        assert "resolved" in by_id[rid]["outcome"]
+        assert "resolved" in by_key[rid]["outcome"]

@@ -6,10 +6,12 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from pconf.cli.common import EXIT_CHANGED, EXIT_OK, emit, output_option, write
+from pconf.cli.common import EXIT_CHANGED, EXIT_OK, emit, output_option, usage, write
 
 
 def _schema_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--vllm-version", metavar="V", default=None,
+                   help="the schema of files for vLLM release V (default: files without vllm_version)")
     output_option(p)
     p.set_defaults(handler=_schema)
 
@@ -17,7 +19,15 @@ def _schema_parser(p: argparse.ArgumentParser) -> None:
 def _schema(args: argparse.Namespace) -> int:
     from pconf.introspect import schema_text
 
-    emit(schema_text(), args.output)
+    profile = None
+    if args.vllm_version is not None:
+        from pconf.versions import lookup, supported
+
+        profile = lookup(args.vllm_version)
+        if profile is None:
+            return usage(f"--vllm-version {args.vllm_version}: not a release pconf models; use one of {supported()}",
+                         "schema")
+    emit(schema_text(profile), args.output)
     return EXIT_OK
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pconf.errors import Issue
-from pconf.resolve import UBATCH_A2A, ResolvedConfig
+from pconf.resolve import ResolvedConfig
 from pconf.rules.registry import ENGINE, POST_INIT, VALIDATE, VLLM, found, par, rule
 from pconf.schema import ParallelConfig, field_info
 
@@ -77,6 +77,9 @@ def _external_local(r: ResolvedConfig) -> Issue | None:
 def _derived_layout(r: ResolvedConfig) -> Issue | None:
     """With nnodes > 1 the DP layout must give every node a DP rank (vLLM's properties divide by zero)."""
     d, p = r.derived, r.parallel
+    groups = p.data_parallel_size // p.data_parallel_size_local if p.data_parallel_size_local else 0
+    if r.profile.behaviour.nnodes_groups_must_divide and groups and p.nnodes % groups:
+        return None  # dp.nnodes_groups says it
     if d.node_rank_within_dp is None:
         return found(par("data_parallel_size_local"),
                      f"with nnodes = {p.nnodes} and data_parallel_size = {p.data_parallel_size} this leaves "
@@ -88,13 +91,15 @@ def _derived_layout(r: ResolvedConfig) -> Issue | None:
 @rule("engine.ubatch_requires_deepep", VLLM)
 def _ubatch(r: ResolvedConfig) -> Issue | None:
     """Micro-batching (enable_dbo or ubatch_size > 1) needs a deepep_low_latency or deepep_high_throughput
-    all2all backend."""
+    all2all backend (from vLLM 0.28 also nixl_ep; in 0.34 on ROCm also allgather_reducescatter)."""
     p = r.parallel
-    if r.derived.use_ubatching and p.all2all_backend not in UBATCH_A2A:
+    facts = r.profile.behaviour
+    backends = facts.ubatch_a2a + (facts.ubatch_a2a_rocm if r.document.cluster.device == "rocm" else ())
+    if r.derived.use_ubatching and p.all2all_backend not in backends:
         key = "enable_dbo" if p.enable_dbo else "ubatch_size"
-        return found(par("all2all_backend"), f"{key} needs all2all_backend deepep_low_latency or "
-                     "deepep_high_throughput", "change all2all_backend or turn micro-batching off",
-                     p.all2all_backend)
+        names = " or ".join(backends).replace(" or ", ", ", len(backends) - 2)
+        return found(par("all2all_backend"), f"{key} needs all2all_backend {names}",
+                     "change all2all_backend or turn micro-batching off", p.all2all_backend)
     return None
 
 

@@ -32,12 +32,28 @@ def _elastic_no_pp(r: ResolvedConfig) -> Issue | None:
 
 @rule("elastic_ep.no_lb_modes", POST_INIT)
 def _elastic_no_lb(r: ResolvedConfig) -> Issue | None:
-    """Elastic EP is not compatible with external or hybrid DP load balancing (vLLM: NotImplementedError)."""
+    """Elastic EP is not compatible with hybrid DP load balancing, nor (before 0.34) with external DP load
+    balancing (vLLM 0.23 and 0.28: NotImplementedError)."""
     p = r.parallel
-    if p.enable_elastic_ep and (p.data_parallel_external_lb or p.data_parallel_hybrid_lb):
-        key = "data_parallel_external_lb" if p.data_parallel_external_lb else "data_parallel_hybrid_lb"
-        return found(par(key), "elastic EP cannot be combined with external or hybrid DP load balancing",
+    external = p.data_parallel_external_lb and r.profile.behaviour.elastic_ep_refuses_external_lb
+    if p.enable_elastic_ep and (external or p.data_parallel_hybrid_lb):
+        key = "data_parallel_external_lb" if external else "data_parallel_hybrid_lb"
+        modes = "external or hybrid" if r.profile.behaviour.elastic_ep_refuses_external_lb else "hybrid"
+        return found(par(key), f"elastic EP cannot be combined with {modes} DP load balancing",
                      "turn the load-balancing mode or elastic EP off", True)
+    return None
+
+
+@rule("elastic_ep.async_needs_nixl", POST_INIT)
+def _elastic_nixl(r: ResolvedConfig) -> Issue | None:
+    """From vLLM 0.28, elastic EP with async EPLB (eplb_config.use_async, the default) needs NIXL
+    (cluster.nixl_available)."""
+    p = r.parallel
+    if (r.profile.behaviour.elastic_ep_async_needs_nixl and p.enable_elastic_ep and p.eplb_config.use_async
+            and not r.document.cluster.nixl_available):
+        return found(par("enable_elastic_ep"), "elastic EP with async EPLB needs NIXL",
+                     "install NIXL (and set cluster.nixl_available = true), or set eplb_config.use_async = false",
+                     True)
     return None
 
 
@@ -107,6 +123,31 @@ def _nnodes_backend(r: ResolvedConfig) -> Issue | None:
     return None
 
 
+@rule("elastic_ep.max_dp_size", POST_INIT)
+def _elastic_max_dp(r: ResolvedConfig) -> Issue | None:
+    """From vLLM 0.34, elastic_ep_max_dp_size (with elastic EP) is at least data_parallel_size."""
+    p = r.parallel
+    if (r.profile.behaviour.elastic_ep_max_dp_size and p.elastic_ep_max_dp_size is not None
+            and p.elastic_ep_max_dp_size < p.data_parallel_size):
+        return found(par("elastic_ep_max_dp_size"), f"must be >= data_parallel_size ({p.data_parallel_size})",
+                     "raise it to the largest DP size elastic EP may scale to", p.elastic_ep_max_dp_size)
+    return None
+
+
+@rule("dp.nnodes_groups", POST_INIT)
+def _nnodes_groups(r: ResolvedConfig) -> Issue | None:
+    """From vLLM 0.34, nnodes is a multiple of the DP node groups (data_parallel_size / data_parallel_size_local),
+    except with external DP load balancing (vLLM raises when a replica's node count is asked for)."""
+    p = r.parallel
+    groups = p.data_parallel_size // p.data_parallel_size_local if p.data_parallel_size_local else 0
+    if (r.profile.behaviour.nnodes_groups_must_divide and p.nnodes > 1 and groups
+            and not p.data_parallel_external_lb and p.nnodes % groups):
+        return found(par("nnodes"), f"must be a multiple of the {groups} DP node groups (data_parallel_size "
+                     f"{p.data_parallel_size} / data_parallel_size_local {p.data_parallel_size_local})",
+                     "use an nnodes that is a multiple of them, or change data_parallel_size_local", p.nnodes)
+    return None
+
+
 # -- ParallelConfig model validators -------------------------------------------------------------------------
 
 
@@ -133,10 +174,14 @@ def _external_lb_dp(r: ResolvedConfig) -> Issue | None:
 
 @rule("numa.requires_bind", VALIDATE)
 def _numa_bind(r: ResolvedConfig) -> Issue | None:
-    """numa_bind_nodes and numa_bind_cpus take effect only with numa_bind = true."""
+    """numa_bind_nodes and numa_bind_cpus take effect only with numa_bind = true (from vLLM 0.34, a list with
+    numa_bind unset turns it on: only numa_bind = false refuses one)."""
     p = r.parallel
     if not p.numa_bind and (p.numa_bind_nodes is not None or p.numa_bind_cpus is not None):
         key = "numa_bind_nodes" if p.numa_bind_nodes is not None else "numa_bind_cpus"
+        if r.profile.behaviour.numa_lists_imply_bind:
+            return found(par(key), "cannot be combined with numa_bind = false",
+                         "set parallel.numa_bind = true (or leave it unset), or remove the list")
         return found(par(key), "needs numa_bind = true", "set parallel.numa_bind = true or remove the list")
     return None
 
@@ -144,9 +189,12 @@ def _numa_bind(r: ResolvedConfig) -> Issue | None:
 
 @rule("eplb.platform", VALIDATE)
 def _eplb_platform(r: ResolvedConfig) -> Issue | None:
-    """EPLB runs on CUDA and ROCm devices only."""
-    if r.parallel.enable_eplb and r.document.cluster.device not in ("cuda", "rocm"):
-        return found(par("enable_eplb"), f"EPLB needs CUDA or ROCm devices, not {r.document.cluster.device}",
+    """EPLB runs on CUDA and ROCm devices (from vLLM 0.34 also on XPU)."""
+    platforms = r.profile.behaviour.eplb_platforms
+    if r.parallel.enable_eplb and r.document.cluster.device not in platforms:
+        names = " or ".join({"cuda": "CUDA", "rocm": "ROCm", "xpu": "XPU"}[d] for d in platforms)
+        names = names.replace(" or ", ", ", len(platforms) - 2)
+        return found(par("enable_eplb"), f"EPLB needs {names} devices, not {r.document.cluster.device}",
                      "turn EPLB off or set cluster.device", True)
     return None
 
@@ -163,28 +211,65 @@ def _eplb_ep(r: ResolvedConfig) -> Issue | None:
 
 @rule("eplb.requires_tp_or_dp", VALIDATE)
 def _eplb_size(r: ResolvedConfig) -> Issue | None:
-    """EPLB needs tensor_parallel_size × data_parallel_size > 1 (PP and PCP do not count)."""
+    """EPLB needs tensor_parallel_size × data_parallel_size > 1 (PP does not count; from vLLM 0.28
+    prefill_context_parallel_size counts too)."""
     p = r.parallel
-    if p.enable_eplb and p.tensor_parallel_size * p.data_parallel_size <= 1:
-        return found(par("enable_eplb"), "EPLB needs tensor_parallel_size or data_parallel_size above 1",
+    sizes = {"tp": p.tensor_parallel_size, "pcp": p.prefill_context_parallel_size, "dp": p.data_parallel_size}
+    axes = r.profile.behaviour.eplb_size_axes
+    product = 1
+    for axis in axes:
+        product *= sizes[axis]
+    if p.enable_eplb and product <= 1:
+        names = [f"{_AXIS_NAMES[a]}_parallel_size" for a in axes]
+        return found(par("enable_eplb"), f"EPLB needs {', '.join(names[:-1])} or {names[-1]} above 1",
                      "raise one of them", True)
     return None
+
+
+_AXIS_NAMES = {"tp": "tensor", "pcp": "prefill_context", "dp": "data"}
 
 
 @rule("eplb.redundant_without_eplb", VALIDATE)
 def _redundant(r: ResolvedConfig) -> Issue | None:
     """Redundant experts (eplb_config.num_redundant_experts) need enable_eplb."""
     p = r.parallel
-    if not p.enable_eplb and p.eplb_config.num_redundant_experts != 0:
+    if not p.enable_eplb and p.eplb_config.num_redundant_experts not in (0, None):
         return found(("parallel", "eplb_config", "num_redundant_experts"), "needs enable_eplb = true",
                      "enable EPLB, or remove num_redundant_experts", p.eplb_config.num_redundant_experts)
     return None
 
 
+@rule("pcp.no_dp", VALIDATE)
+def _pcp_dp(r: ResolvedConfig) -> Issue | None:
+    """vLLM 0.28 refuses prefill context parallelism (PCP > 1) together with data parallelism (DP > 1)."""
+    p = r.parallel
+    if r.profile.behaviour.pcp_refuses_dp and p.prefill_context_parallel_size > 1 and p.data_parallel_size > 1:
+        return found(par("prefill_context_parallel_size"), "PCP does not support data parallelism in this release",
+                     "use data_parallel_size = 1, or vLLM 0.34 (vllm_version = \"0.34\")",
+                     p.prefill_context_parallel_size)
+    return None
+
+
+@rule("dcp.pcp_sizes", VALIDATE)
+def _dcp_pcp(r: ResolvedConfig) -> Issue | None:
+    """From vLLM 0.28, with PCP > 1 the DCP size is 1, PCP or TP × PCP (disabled, spanning the PCP axis, or
+    spanning TP × PCP)."""
+    p = r.parallel
+    pcp, tp, dcp = p.prefill_context_parallel_size, p.tensor_parallel_size, p.decode_context_parallel_size
+    if r.profile.behaviour.dcp_with_pcp and pcp > 1 and dcp not in (1, pcp, tp * pcp):
+        sizes = ", ".join(map(str, sorted({1, pcp, tp * pcp})))
+        return found(par("decode_context_parallel_size"), f"with PCP = {pcp} and TP = {tp} it must be one of "
+                     f"{sizes}", "set it to 1, the PCP size, or TP × PCP", dcp)
+    return None
+
+
 @rule("dcp.tp_divisible", VALIDATE)
 def _dcp_div(r: ResolvedConfig) -> Issue | None:
-    """tensor_parallel_size must be divisible by decode_context_parallel_size."""
+    """tensor_parallel_size must be divisible by decode_context_parallel_size (from vLLM 0.28 only when PCP is 1;
+    see dcp.pcp_sizes)."""
     p = r.parallel
+    if r.profile.behaviour.dcp_with_pcp and p.prefill_context_parallel_size > 1:
+        return None
     if p.tensor_parallel_size % p.decode_context_parallel_size:
         return found(par("decode_context_parallel_size"),
                      f"tensor_parallel_size ({p.tensor_parallel_size}) is not divisible by it",
@@ -194,9 +279,9 @@ def _dcp_div(r: ResolvedConfig) -> Issue | None:
 
 @rule("dcp.a2a_requires_dcp", VALIDATE)
 def _dcp_a2a(r: ResolvedConfig) -> Issue | None:
-    """dcp_comm_backend = "a2a" needs decode_context_parallel_size > 1."""
+    """dcp_comm_backend = "a2a" needs decode_context_parallel_size > 1 (vLLM 0.23 and 0.28)."""
     p = r.parallel
-    if p.dcp_comm_backend == "a2a" and p.decode_context_parallel_size <= 1:
+    if r.profile.behaviour.dcp_a2a_needs_dcp and p.dcp_comm_backend == "a2a" and p.decode_context_parallel_size <= 1:
         return found(par("dcp_comm_backend"), "a2a needs decode_context_parallel_size > 1",
                      "use \"ag_rs\", or raise decode_context_parallel_size", "a2a")
     return None
@@ -212,6 +297,19 @@ def _ray_installed(r: ResolvedConfig) -> Issue | None:
         return found(par("distributed_executor_backend"), "the ray backend needs Ray installed",
                      "install Ray (pip install 'pconf[ray]') and set cluster.ray_installed = true, or use mp",
                      "ray")
+    return None
+
+
+@rule("dbo.thresholds", VERIFY)
+def _dbo_thresholds(r: ResolvedConfig) -> Issue | None:
+    """From vLLM 0.34, with micro-batching on both DBO token thresholds are at least the number of
+    micro-batches."""
+    p, d = r.parallel, r.derived
+    if r.profile.behaviour.dbo_thresholds_cover_ubatches and d.use_ubatching:
+        for key in ("dbo_decode_token_threshold", "dbo_prefill_token_threshold"):
+            if getattr(p, key) < d.num_ubatches:
+                return found(par(key), f"must be at least the number of micro-batches ({d.num_ubatches})",
+                             f"use {d.num_ubatches} or more", getattr(p, key))
     return None
 
 

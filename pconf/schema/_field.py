@@ -55,6 +55,10 @@ class FieldInfo:
     ``open_choices`` any dotted import path is accepted too.
     ``deprecated``: literal values that vLLM still accepts, and what becomes of each.
     ``check``: an extra value check (``pconf.schema.checks``).
+    ``nullable``: whether ``null`` may be written (unset: when the annotation admits None).
+    ``since`` / ``until``: the first vLLM release (a profile name, ``"0.28"``) that has the field, and the first
+    that no longer has it; unset: every release pconf models. What else differs between releases is in the
+    release's profile (``pconf.versions``).
     """
 
     doc: str
@@ -67,6 +71,9 @@ class FieldInfo:
     open_choices: bool = False
     deprecated: Mapping[str, Deprecated] = field(default_factory=dict)
     check: ValueCheck | None = None
+    nullable: bool | None = None
+    since: str | None = None
+    until: str | None = None
 
 
 def knob(
@@ -83,6 +90,9 @@ def knob(
     open_choices: bool = False,
     deprecated: Mapping[str, Deprecated] | None = None,
     check: ValueCheck | None = None,
+    nullable: bool | None = None,
+    since: str | None = None,
+    until: str | None = None,
 ) -> Any:
     """Declare a config field; every fact about it lives in ``metadata["pconf"]``.
 
@@ -100,6 +110,9 @@ def knob(
         open_choices=open_choices,
         deprecated=dict(deprecated or {}),
         check=check,
+        nullable=nullable,
+        since=since,
+        until=until,
     )
     if factory is not None:
         return attrs.field(factory=factory, metadata={"pconf": meta})
@@ -115,7 +128,11 @@ def info(a: attrs.Attribute[Any]) -> FieldInfo:
 @functools.cache
 def _info(meta: FieldInfo, annotation: Any) -> FieldInfo:
     literals = _literals(annotation)
-    return replace(meta, choices=literals) if literals and not meta.choices else meta
+    if literals and not meta.choices:
+        meta = replace(meta, choices=literals)
+    if meta.nullable is None:
+        meta = replace(meta, nullable=_shape(annotation).optional)
+    return meta
 
 
 def _literals(tp: Any) -> tuple[str, ...]:

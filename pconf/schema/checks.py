@@ -6,6 +6,8 @@ it, the JSON Schema merges its constraints, the reference shows its text and its
 
 from __future__ import annotations
 
+from typing import Any
+
 from pconf.cpulist import cpu_list_problem
 from pconf.errors import refusal
 from pconf.schema._field import ValueCheck
@@ -78,5 +80,21 @@ GPU_NODES = ValueCheck(
     "NUMA node numbers, `-1` for unknown",
     {"numa.gpu_node": "A GPU's NUMA node is neither a node number nor -1 (unknown)."},
 )
+def _eplb_async_communicator(eplb: Any) -> None:
+    """EPLBConfig's own validator from vLLM 0.28: async EPLB refuses the NCCL-based communicators."""
+    if eplb.use_async and eplb.communicator in ("torch_nccl", "pynccl"):
+        raise refusal("eplb.async_communicator", f"the {eplb.communicator} communicator is incompatible with async "
+                      "EPLB (NCCL multi-stream conflicts)", "use \"torch_gloo\" or \"nixl\", leave communicator unset, "
+                      "or set use_async = false", eplb.communicator)
+
+
+#: A check of the whole ``[parallel.eplb_config]`` table, which the releases that make it name (0.28+).
+EPLB_ASYNC_COMMUNICATOR = ValueCheck(
+    _eplb_async_communicator,
+    {},
+    "with use_async, communicator is not torch_nccl or pynccl",
+    {"eplb.async_communicator": "(vLLM 0.28+) async EPLB (`use_async`, the default) with the torch_nccl or pynccl "
+     "communicator."},
+)
 #: Every value check, for the reference's list of rule ids.
-CHECKS = (NUMA_NODES, CPU_LISTS, NODE_CPUS, GPU_NODES)
+CHECKS = (NUMA_NODES, CPU_LISTS, NODE_CPUS, GPU_NODES, EPLB_ASYNC_COMMUNICATOR)

@@ -7,6 +7,7 @@ import attrs
 from pconf.schema._field import knob
 from pconf.schema.checks import GPU_NODES, NODE_CPUS
 
+#: The platforms of the seed's release; later releases add theirs in their profile (0.34: xpu).
 Device = Literal["cuda", "rocm", "cpu", "tpu"]
 
 

@@ -18,6 +18,13 @@ LAYER_KEYS = {
 class Document:
     """A complete, structured cluster document."""
 
+    vllm_version: str = knob(
+        "0.23",
+        graph=False,
+        scope="graph",
+        doc="The vLLM release the file targets (\"0.28\" or \"0.28.0\"): its fields, defaults, rules, serve flags "
+        "and graph hash. Unset: 0.23, the release pconf first modelled, so older files keep their meaning.",
+    )
     parallel: ParallelConfig = knob(
         factory=ParallelConfig, graph=True, scope="graph", doc="vLLM's ParallelConfig fields."
     )

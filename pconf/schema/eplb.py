@@ -25,9 +25,10 @@ class EPLBConfig:
         doc="Steps between two rearrangements of the experts. When larger than window_size, only the "
         "last window_size steps of load data are used.",
     )
-    num_redundant_experts: int = knob(
+    num_redundant_experts: int | None = knob(
         0,
         ge=0,
+        nullable=False,
         graph=True,
         scope="graph",
         doc="Extra physical replicas of experts spread over the EP ranks. Non-zero values need enable_eplb.",
@@ -53,4 +54,12 @@ class EPLBConfig:
         "torch_gloo (gloo with CPU staging), nixl (NIXL/RIXL staged send/recv), pynccl (PyNccl send/recv). "
         "Unset: chosen when EPLB is on: pynccl with elastic EP, else nixl when NIXL is available, else "
         "torch_gloo (use_async plays no part). The chosen value is a hash factor.",
+    )
+    enable_migration_batching: bool = knob(
+        False,
+        graph=True,
+        scope="graph",
+        since="0.34",
+        doc="With async EPLB, move experts in batches where each rank talks to at most one peer: less network "
+        "contention per rank, more sequential steps.",
     )

@@ -12,6 +12,7 @@ import attrs
 from pconf.schema._field import Deprecated, knob
 from pconf.schema.checks import CPU_LISTS, NUMA_NODES
 from pconf.schema.eplb import EPLBConfig
+from pconf.schema.fault_tolerance import FaultToleranceConfig
 
 DataParallelBackend = Literal["ray", "mp"]
 ExpertPlacementStrategy = Literal["linear", "round_robin"]
@@ -57,6 +58,9 @@ INTERNAL_FIELDS: dict[str, str] = {
     "_coord_store_port": "the coordination TCPStore port the API server hands to workers",
     "_api_process_count": "the number of API server processes (API server scale-out)",
     "_api_process_rank": "the rank of an API server process (API server scale-out)",
+    "_numa_bind_auto": "whether vLLM chose NUMA binding itself at worker launch (0.34)",
+    "_allow_auto_resolve_cp_interleave_size": "whether the model may pick the CP interleave size (0.34; a graph-hash "
+    "factor, always true)",
 }
 
 
@@ -112,6 +116,15 @@ class ParallelConfig:
     data_parallel_rpc_port: int = knob(
         29550, graph=False, scope="launch", doc="Port for DP messaging (ZMQ), shared by all nodes."
     )
+    dp_sync_interval: int = knob(
+        16,
+        ge=1,
+        graph=True,
+        scope="graph",
+        since="0.34",
+        doc="Engine steps between two all-reduces in which the DP ranks agree that they have finished; every DP "
+        "rank must use the same value.",
+    )
     data_parallel_master_port: int = knob(
         29500,
         graph=False,
@@ -142,8 +155,24 @@ class ParallelConfig:
         scope="graph",
         doc="Whether the model is mixture-of-experts; unset when unknown (vLLM fills it in from the model).",
     )
+    enable_hc_sp: bool = knob(
+        False,
+        graph=True,
+        scope="graph",
+        since="0.34",
+        doc="Sequence parallelism for HyperConnection computation (models that have it, with TP > 1 and no "
+        "pipeline parallelism); independent of MoE sequence parallelism.",
+    )
     enable_expert_parallel: bool = knob(
         False, graph=True, scope="graph", doc="Shard MoE experts across ranks (EP) instead of tensor-sharding them."
+    )
+    enable_batch_sharded_sampling: bool | None = knob(
+        None,
+        graph=True,
+        scope="graph",
+        since="0.34",
+        doc="Each TP rank samples a slice of the batch instead of the whole batch (models that support it). "
+        "Unset: off for now; true refuses configurations that cannot support it when the engine starts.",
     )
     enable_ep_weight_filter: bool = knob(
         False,
@@ -175,6 +204,14 @@ class ParallelConfig:
         "allgather_reducescatter; flashinfer_all2allv is a deprecated spelling of "
         "flashinfer_nvlink_two_sided (kept as written).",
     )
+    mori_ep_v2: bool | None = knob(
+        None,
+        graph=True,
+        scope="graph",
+        since="0.34",
+        doc="Whether the mori all2all backend runs MoRI EPv2; vLLM resolves it from VLLM_MORI_EP_V2 and the "
+        "deployment when unset (not meant to be set by hand).",
+    )
     max_parallel_loading_workers: int | None = knob(
         None,
         ge=1,
@@ -190,12 +227,29 @@ class ParallelConfig:
         doc="Use NCCL instead of the custom all-reduce kernel. Forced on for multi-node runs and on "
         "platforms without the kernel.",
     )
+    enable_shm_tensor_arena: bool = knob(
+        False,
+        graph=False,
+        scope="launch",
+        since="0.34",
+        doc="Send large CPU tensors (e.g. images) from the engine to node-local workers through one shared-memory "
+        "arena in /dev/shm instead of a copy per worker (experimental).",
+    )
     enable_elastic_ep: bool = knob(
         False,
         graph=True,
         scope="graph",
         doc="Elastic expert parallelism (stateless NCCL groups for DP/EP). Needs enable_eplb, no pipeline "
         "parallelism and no external/hybrid load balancing.",
+    )
+    elastic_ep_max_dp_size: int | None = knob(
+        None,
+        ge=1,
+        graph=True,
+        scope="graph",
+        since="0.34",
+        doc="The largest data_parallel_size elastic EP may scale up to; at least data_parallel_size. Without "
+        "elastic EP (or unset) it becomes data_parallel_size.",
     )
     enable_dbo: bool = knob(False, graph=True, scope="graph", doc="Dual batch overlap (two micro-batches).")
     ubatch_size: int = knob(0, ge=0, graph=True, scope="graph", doc="Number of micro-batches; 0 or 1 is off.")
@@ -251,6 +305,7 @@ class ParallelConfig:
         "auto",
         graph=False,
         scope="launch",
+        until="0.34",
         doc="Import path of the worker class for speculative decoding; auto picks by platform.",
     )
     worker_extension_cls: str = knob(
@@ -269,8 +324,9 @@ class ParallelConfig:
     nnodes: int = knob(
         1, ge=1, le=MAX_PARALLEL_SIZE, graph=False, scope="launch", doc="Number of nodes of a multi-node mp run."
     )
-    numa_bind: bool = knob(
+    numa_bind: bool | None = knob(
         False,
+        nullable=False,
         graph=False,
         scope="host",
         doc="Bind each GPU worker to the CPUs and memory of its GPU's NUMA node.",
@@ -290,6 +346,14 @@ class ParallelConfig:
         check=CPU_LISTS,
         doc="numactl CPU list for each visible GPU, e.g. ['0-3', '4-7']; replaces node-wide CPU binding. "
         "Needs numa_bind.",
+    )
+    assigned_physical_gpu_ids: tuple[int, ...] | None = knob(
+        None,
+        graph=False,
+        scope="host",
+        since="0.28",
+        doc="The physical GPU behind each of vLLM's local GPU indices, e.g. [2, 3] (vllm serve --device-ids); "
+        "unset: the visible devices in order.",
     )
     distributed_timeout_seconds: int | None = knob(
         None,
@@ -321,12 +385,21 @@ class ParallelConfig:
         doc="Older DCP-only spelling of cp_kv_cache_interleave_size; when DCP > 1 and it is > 1 and differs, "
         "it overrides cp_kv_cache_interleave_size.",
     )
-    dcp_comm_backend: DCPCommBackend = knob(
+    dcp_comm_backend: DCPCommBackend | None = knob(
         "ag_rs",
+        nullable=False,
         graph=True,
         scope="graph",
         doc="DCP communication: ag_rs (all-gather + reduce-scatter) or a2a (all-to-all of partial outputs, "
         "needs decode_context_parallel_size > 1).",
+    )
+    dcp_q_replicate: bool | None = knob(
+        None,
+        graph=True,
+        scope="graph",
+        since="0.34",
+        doc="Replicate the query across the DCP ranks instead of sharding it; unset: the model decides "
+        "(vLLM's default is false).",
     )
     cp_kv_cache_interleave_size: int = knob(
         1,
@@ -334,4 +407,15 @@ class ParallelConfig:
         scope="graph",
         doc="Tokens placed on one context-parallel rank before moving to the next (1: token round robin; "
         "block_size: fill a block first). The block size must be a multiple of it.",
+    )
+    enable_fault_tolerance: bool = knob(
+        False,
+        graph=True,
+        scope="graph",
+        since="0.28",
+        doc="Detailed error recovery: a failing DP engine can be scaled down instead of stopping the server "
+        "(needs a single API server process).",
+    )
+    fault_tolerance_config: FaultToleranceConfig = knob(
+        factory=FaultToleranceConfig, graph=True, scope="graph", since="0.28", doc="Fault tolerance settings."
     )
