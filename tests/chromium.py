@@ -77,7 +77,8 @@ def decode_png(data: bytes) -> Image:
             idat += body
         pos += 12 + length
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
-    assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
+    assert (depth, interlace) == (8, 0), (depth, interlace)
+    assert colour in (2, 6), colour
     channels = 3 if colour == 2 else 4
     raw = zlib.decompress(idat)
     stride = width * channels
