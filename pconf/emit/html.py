@@ -1,5 +1,5 @@
 """The plan as one self-contained HTML page: the SVG picture inline, its CSS and a little JavaScript
-(``assets/plan.css``, ``assets/plan.js``), and the plan's data as inline JSON. Nothing is fetched: a
+(``assets/page.css``, ``assets/page.js``), and the plan's data as inline JSON. Nothing is fetched: a
 Content-Security-Policy allows inline style and script only, so the page works offline, from a file.
 
 Hovering (or focusing) a rank shows its coordinates, its groups, the ports, its environment and its NUMA
@@ -44,7 +44,7 @@ def plan_html(plan: Plan, kinds: Sequence[str] | None = None, colour: str | None
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title>",
-        f"<style>\n{_asset('plan.css')}</style>",
+        f"<style>\n{_asset('page.css')}</style>",
         "</head>",
         "<body>",
         "<header>",
@@ -60,7 +60,7 @@ def plan_html(plan: Plan, kinds: Sequence[str] | None = None, colour: str | None
         '<aside id="info" aria-live="polite"><p class="empty">Hover a rank.</p></aside>',
         "</main>",
         f'<script type="application/json" id="pconf-data">{_json(_data(plan, colour, groups))}</script>',
-        f"<script>\n{_asset('plan.js')}</script>",
+        f"<script>\n{_asset('page.js')}</script>",
         "</body>",
         "</html>",
     ]

@@ -1,5 +1,6 @@
 """The plan as a Mermaid flowchart, for Markdown (GitHub draws ```` ```mermaid ```` blocks): a subgraph per node,
-its ranks in local-rank order, each labelled with its coordinates and filled by its group of the colour kind.
+top to bottom, its ranks in local-rank order, left to right (invisible ``~~~`` links keep both orders), each
+labelled with its coordinates and filled by its group of the colour kind.
 
 Mermaid lays out a small graph well and a large one badly (and GitHub stops drawing past a text size), so the
 format is for plans of at most ``MAX_RANKS`` ranks; ``pconf plan`` refuses larger ones and points to SVG.
@@ -46,6 +47,8 @@ def plan_mermaid(plan: Plan, colour: str | None = None) -> str:
         if len(members) > 1:  # invisible links keep the ranks in local-rank order, left to right
             lines.append("    " + " ~~~ ".join(f"r{r}" for r in members))
         lines.append("  end")
+    if plan.nnodes > 1:  # and the nodes top to bottom, in order
+        lines.append("  " + " ~~~ ".join(f"node{n}" for n in range(plan.nnodes)))
     classes: dict[str, list[int]] = {}
     for r in range(plan.world_size):
         classes.setdefault(f"g{index[r] % len(PALETTE)}" if index[r] >= 0 else "none", []).append(r)
