@@ -164,7 +164,7 @@ def topology_layer(root: str | os.PathLike[str] = "/") -> Layer:
     """This host's NUMA topology, read from sysfs under ``root``, as a layer that replaces ``cluster.topology``
     (earlier layers' topology is reset first, so probed and declared facts never mix). Its provenance is
     ``probe:/sys`` (``probe:<root>/sys`` for a recorded tree)."""
-    from pconf.numa import read_host_topology
+    from pconf.numa.sysfs import read_host_topology
 
     host = read_host_topology(root)
     where = Location.probe(os.path.join(host.root, "sys"))

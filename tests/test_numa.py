@@ -21,18 +21,17 @@ import pconf
 from pconf.cli import main
 from pconf.compile import compile_dict, compile_files, topology_layer
 from pconf.errors import RuleError, SchemaError
-from pconf.numa import (
+from pconf.numa.binding import (
     Binding,
     BindingError,
-    HostTopology,
     engine_binding,
     gpus_used,
     pct_cpus,
     pct_stride,
     process_binding,
-    read_host_topology,
     worker_binding,
 )
+from pconf.numa.sysfs import HostTopology, read_host_topology
 from pconf.plan import Plan
 from pconf.schema import NumaNode, ParallelConfig, Topology
 
@@ -291,12 +290,12 @@ class TestProbeLayer:
 
     def test_nothing_probed_unless_asked(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """Compiling and planning never read sysfs unless a probe is asked for."""
-        import pconf.numa
+        import pconf.numa.sysfs
 
         def refuse(*_: object) -> HostTopology:
             raise AssertionError("probed without being asked")
 
-        monkeypatch.setattr(pconf.numa, "read_host_topology", refuse)
+        monkeypatch.setattr(pconf.numa.sysfs, "read_host_topology", refuse)
         (tmp_path / "c.toml").write_text("[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0]\n"
                                          "[cluster]\ndevices_per_node = 1\n")
         assert compile_files([tmp_path / "c.toml"]).plan().binding(0) is not None
@@ -750,9 +749,9 @@ class TestExecDryRun:
     def test_probes_this_host_when_vllm_would_detect(self, capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
         """Without numa_bind_nodes and a topology, pconf exec reads this host's topology, as vLLM detects it."""
-        import pconf.numa
+        import pconf.numa.sysfs
 
-        monkeypatch.setattr(pconf.numa, "read_host_topology", lambda *_: tree("two-socket-8gpu"))
+        monkeypatch.setattr(pconf.numa.sysfs, "read_host_topology", lambda *_: tree("two-socket-8gpu"))
         path = tmp_path / "c.toml"
         path.write_text("[parallel]\nnuma_bind = true\ntensor_parallel_size = 8\n")
         code, out, err = call(capsys, "exec", str(path), "--rank", "6", "--bind", "numactl", "--dry-run", "--",
@@ -765,12 +764,12 @@ class TestExecDryRun:
     def test_bind_none_does_not_probe(self, capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
         """--bind none needs no binding, so nothing is probed."""
-        import pconf.numa
+        import pconf.numa.sysfs
 
         def refuse(*_: object) -> HostTopology:
             raise AssertionError("probed without being asked")
 
-        monkeypatch.setattr(pconf.numa, "read_host_topology", refuse)
+        monkeypatch.setattr(pconf.numa.sysfs, "read_host_topology", refuse)
         path = tmp_path / "c.toml"
         path.write_text("[parallel]\nnuma_bind = true\n")
         code, out, _ = call(capsys, "exec", str(path), "--rank", "0", "--bind", "none", "--dry-run", "--", "true")

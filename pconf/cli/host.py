@@ -22,7 +22,7 @@ def _numa_parser(p: argparse.ArgumentParser) -> None:
 def _numa(args: argparse.Namespace) -> int:
     from pconf.emit.document import render
     from pconf.emit.table import topology_table
-    from pconf.numa import read_host_topology
+    from pconf.numa.sysfs import read_host_topology
 
     host = read_host_topology(args.sysfs_root)
     if args.format == "json":

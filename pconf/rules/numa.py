@@ -1,6 +1,6 @@
 """NUMA binding (vLLM's numa_utils, spec §13): what fails, or binds badly, when a worker or EngineCore starts.
 
-pconf.numa and pconf.cpulist are imported inside the rules, after the cheap "is NUMA involved at all" test, so
+pconf.numa.binding and pconf.cpulist are imported inside the rules, after the cheap "is NUMA involved at all" test, so
 compiling a document without NUMA settings (every `pconf hash` in CI) does not pay for importing them.
 """
 
@@ -15,7 +15,7 @@ _NUMA = "vLLM numa_utils (binding at worker and EngineCore start)"
 
 
 def _gpus_used(r: ResolvedConfig) -> int:
-    from pconf.numa import gpus_used
+    from pconf.numa.binding import gpus_used
 
     p, d = r.parallel, r.derived
     processes = r.world_size if p.distributed_executor_backend == "external_launcher" else d.world_size_across_dp
@@ -63,7 +63,7 @@ def _numa_topology_short(r: ResolvedConfig) -> Issue | None:
     cluster = r.document.cluster
     if not r.parallel.numa_bind or cluster.topology is None:
         return None
-    from pconf.numa import node_list
+    from pconf.numa.binding import node_list
 
     nl = node_list(r.parallel, cluster.topology, cluster.device)
     if nl.mode == "topology" and nl.nodes is not None and len(nl.nodes) < (used := _gpus_used(r)):
@@ -79,7 +79,7 @@ def _numa_auto(r: ResolvedConfig) -> Issue | None:
     p, cluster = r.parallel, r.document.cluster
     if not p.numa_bind or p.numa_bind_nodes is not None or cluster.topology is None:
         return None
-    from pconf.numa import auto_detection_problem
+    from pconf.numa.binding import auto_detection_problem
 
     problem = auto_detection_problem(cluster.topology, cluster.device)
     if problem:
@@ -95,7 +95,7 @@ def _numa_runtime(r: ResolvedConfig) -> Issue | None:
     p, cluster = r.parallel, r.document.cluster
     if not p.numa_bind or p.numa_bind_nodes is not None:
         return None
-    from pconf.numa import auto_detection_problem, node_list
+    from pconf.numa.binding import auto_detection_problem, node_list
 
     nl = node_list(p, cluster.topology, cluster.device)
     if nl.mode == "runtime" and not (cluster.topology is not None and auto_detection_problem(cluster.topology,
@@ -141,7 +141,7 @@ def _numa_unknown_cpu(r: ResolvedConfig) -> list[Issue]:
     if not p.numa_bind or p.numa_bind_cpus is None or topology is None or not topology.nodes:
         return []
     from pconf.cpulist import format_cpu_list, parse_cpu_list
-    from pconf.numa import node_cpus
+    from pconf.numa.binding import node_cpus
 
     known = {c for cpus in node_cpus(topology).values() for c in cpus}
     shown = shorten(format_cpu_list(known))
@@ -162,7 +162,7 @@ def _numa_off_node(r: ResolvedConfig) -> list[Issue]:
     if not p.numa_bind or p.numa_bind_cpus is None or cluster.topology is None:
         return []
     from pconf.cpulist import format_cpu_list, parse_cpu_list
-    from pconf.numa import node_cpus, node_list
+    from pconf.numa.binding import node_cpus, node_list
 
     nl = node_list(p, cluster.topology, cluster.device)
     by_node = node_cpus(cluster.topology)

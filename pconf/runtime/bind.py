@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Literal, NoReturn
 
 from pconf.cpulist import format_cpu_list
-from pconf.numa import Binding, read_host_topology
+from pconf.numa.binding import Binding
+from pconf.numa.sysfs import read_host_topology
 
 Mechanism = Literal["numactl", "affinity"]
 MECHANISMS: tuple[Mechanism, ...] = ("numactl", "affinity")

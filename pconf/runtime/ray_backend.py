@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from pconf.numa import Binding
+from pconf.numa.binding import Binding
 from pconf.plan import Plan
 
 PG_READY_TIMEOUT = 60.0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pconf.numa import Binding
+from pconf.numa.binding import Binding
 from pconf.runtime import bind
 from pconf.runtime.bind import BindError, apply_binding, binding_cpus, numactl_argv, set_mempolicy_bind
 
@@ -69,7 +69,7 @@ def popen_reaper() -> Iterator[list[subprocess.Popen[str]]]:
 class TestApplyBinding:
     def test_affinity_child_reads_its_cpu(self) -> None:
         """A child bound to one CPU through sched_setaffinity reads Cpus_allowed_list: <cpu> for itself."""
-        code = ("import json; from pconf.numa import Binding; from pconf.runtime.bind import apply_binding; "
+        code = ("import json; from pconf.numa.binding import Binding; from pconf.runtime.bind import apply_binding; "
                 f"r = apply_binding(Binding('worker', 0, (0,), '{FIRST}', 'numa_bind_cpus', ({FIRST},))); "
                 "print(json.dumps([r.cpus, r.mempolicy, r.mempolicy_applied, r.note])); "
                 "print(open('/proc/self/status').read())")
@@ -87,11 +87,11 @@ class TestApplyBinding:
 
     def test_node_binding_uses_the_host(self) -> None:
         """A node binding without known CPUs reads the node's CPUs from this host's sysfs."""
-        code = ("from pconf.numa import Binding; from pconf.runtime.bind import apply_binding; import os; "
+        code = ("from pconf.numa.binding import Binding; from pconf.runtime.bind import apply_binding; import os; "
                 "r = apply_binding(Binding('worker', 0, (0,), None, 'node', None)); print(sorted(r.cpus))")
         done = run([sys.executable, "-c", code])
         assert done.returncode == 0, done.stderr
-        from pconf.numa import read_host_topology
+        from pconf.numa.sysfs import read_host_topology
 
         node0 = set(next(n.cpus for n in read_host_topology("/").nodes if n.id == 0))
         assert json.loads(done.stdout) == sorted(node0 & set(ALLOWED))

@@ -1,4 +1,4 @@
-"""Record the sysfs files pconf.numa reads into a small tree of text files (for tests and CI).
+"""Record the sysfs files pconf.numa.sysfs reads into a small tree of text files (for tests and CI).
 
     python tests/data/sysfs/record.py tests/data/sysfs/<name>          # this host
     python tests/data/sysfs/record.py DEST --root /some/other/root

@@ -1,15 +1,9 @@
 """ResolvedConfig -> Plan: every process's node, local rank and coordinates, every group, ports, env.
 
-Layout (vLLM's ``initialize_model_parallel``, spec §11): global ranks ``0 … N-1`` viewed as an array of shape
-``(DP, PP, PCP, TP)``, TP varying fastest. Each group kind moves its axis last, flattens, and cuts the result
-into consecutive runs; the runs, in that flatten order (not sorted), are the groups:
-
-- TP:  runs of TP on the plain layout: ``[0..TP-1] [TP..2TP-1] …``
-- DCP: runs of DCP on the plain layout (each TP group splits into TP/DCP DCP groups)
-- PCP: PCP swapped with TP, runs of PCP
-- PP:  PP swapped with TP, runs of PP
-- DP:  DP swapped with TP, runs of DP
-- EP:  DP swapped with PP, runs of DP×PCP×TP (only for MoE or unknown models; EPLB uses the same ranks)
+The layout is data, in ``pconf.plan.layout`` (spec §11): the rank array's axes, and each group kind as the order
+that array is flattened in and the length of the runs it is cut into (``GROUP_LAYOUT``); node placement is one
+more such cut of the same ranks (``NODE_LAYOUT``). EP groups exist only for MoE or unknown models (EPLB uses the
+same ranks).
 
 N, the number of processes, is ``world_size_across_dp``, except with the external_launcher backend, where
 vLLM's world_size already counts DP (and world_size_across_dp counts it twice): there N = world_size.
@@ -20,18 +14,21 @@ demand, so one rank's slice of a large plan costs O(1) plus its groups' sizes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from functools import cached_property
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from pconf.cpulist import format_cpu_list
 from pconf.errors import Issue, Location, RuleError, problem
 from pconf.keypath import KeyPath
-from pconf.numa import Binding, NodeList, local_layout, node_list, process_binding
+from pconf.numa.binding import Binding, NodeList, local_layout, node_list, process_binding
+from pconf.plan.layout import AXES, GROUP_KINDS, GROUP_LAYOUT, NODE_AXES, NODE_LAYOUT, Grid
 from pconf.resolve import ResolvedConfig
 
-GROUP_KINDS = ("tp", "pp", "dp", "ep", "dcp", "pcp")
+__all__ = ["GROUP_KINDS", "MAX_PORT", "MAX_RANKS", "Plan", "Ports", "RankInfo", "make_plan"]
+
 MAX_PORT = 65535
 #: The most ranks a plan lays out (the schema's MAX_PARALLEL_SIZE): a plan holds a row and group entries per
 #: rank, and 65536 ranks take about 0.3 GB and a second to print; sizes multiply, so the product is bounded too.
@@ -95,128 +92,71 @@ class Plan:
     ports: Ports
     _rows: list[RankInfo] = field(default_factory=list, repr=False, compare=False)
 
-    # -- ranks ----------------------------------------------------------------------------------------------
+    # -- ranks and groups: derived from the tables of pconf.plan.layout -----------------------------------------
+
+    @cached_property
+    def _layout(self) -> Grid:
+        """The rank array (X, DP, PP, PCP, TP) and its group kinds."""
+        x = self.world_size // (self.dp * self.pp * self.pcp * self.tp)
+        sizes = (x, self.dp, self.pp, self.pcp, self.tp)
+        return Grid(tuple(zip(AXES, sizes, strict=True)), GROUP_LAYOUT, {"dcp": self.dcp})
+
+    @cached_property
+    def _nodes(self) -> Grid:
+        """The same ranks split by node (see ``NODE_LAYOUT``). On one node, and under external_launcher
+        (torchrun's blocks of N / nnodes), the nodes are consecutive blocks."""
+        p, d = self.resolved.parallel, self.resolved.derived
+        if self.nnodes == 1 or p.distributed_executor_backend == "external_launcher":
+            sizes = (1, 1, self.nnodes, self.world_size // self.nnodes)
+        else:
+            dp_local = p.data_parallel_size_local or 1
+            sizes = (self.dp // dp_local, dp_local, d.nnodes_within_dp or 1, d.local_world_size or 1)
+        return Grid(tuple(zip(NODE_AXES, sizes, strict=True)), NODE_LAYOUT)
 
     def rank(self, r: int) -> RankInfo:
-        """The row of global rank ``r`` (computed directly, without the other rows)."""
+        """The row of global rank ``r`` (computed directly, without the other rows): its node and local rank, and
+        its index in its group of each kind (its coordinate on that kind's axis)."""
         if not 0 <= r < self.world_size:
             raise IndexError(f"rank {r} is outside 0..{self.world_size - 1}")
-        tp, rest = r % self.tp, r // self.tp
-        pcp, rest = rest % self.pcp, rest // self.pcp
-        pp, dp = rest % self.pp, rest // self.pp
-        node, local = self._place(r, dp)
-        ep = (dp * self.pcp + pcp) * self.tp + tp if self.has_ep else None
-        return RankInfo(r, node, local, dp, pp, pcp, tp, tp % self.dcp, ep)
+        place = self._layout.place
+        dp, pp, pcp, tp, dcp = (place(kind, r)[1] for kind in ("dp", "pp", "pcp", "tp", "dcp"))
+        return RankInfo(r, *self._nodes.place("node", r), dp, pp, pcp, tp, dcp,
+                        place("ep", r)[1] if self.has_ep else None)
 
     @property
     def ranks(self) -> list[RankInfo]:
         """Every row, built once on first use."""
-        if not self._rows:
-            self._rows.extend(map(self.rank, range(self.world_size)))
+        if not self._rows:  # column by column (the same values as ``rank``, without a Python loop per rank)
+            layout, nodes = self._layout, self._nodes
+            coordinates = [layout.index_column(kind) for kind in ("dp", "pp", "pcp", "tp", "dcp")]
+            ep = layout.index_column("ep") if self.has_ep else repeat(None)
+            self._rows.extend(map(RankInfo, range(self.world_size), nodes.group_column("node"),
+                                  nodes.index_column("node"), *coordinates, ep))
         return self._rows
 
     def node_ranks(self, node: int) -> list[int]:
         """The global ranks that run on ``node``, in local-rank order."""
         if not 0 <= node < self.nnodes:
             raise IndexError(f"node {node} is outside 0..{self.nnodes - 1}")
-        found = [r for r in self._node_candidates(node) if self._place(r, self._dp_of(r))[0] == node]
-        return sorted(found, key=lambda r: self._place(r, self._dp_of(r))[1])
-
-    def _node_candidates(self, node: int) -> Iterator[int]:
-        if self._simple_nodes():
-            return iter(range(node * self.per_node, (node + 1) * self.per_node))
-        return iter(range(self.world_size))
-
-    def _simple_nodes(self) -> bool:
-        p = self.resolved.parallel
-        return self.nnodes == 1 or p.distributed_executor_backend == "external_launcher" or (
-            self.resolved.derived.nnodes_within_dp == 1 and p.data_parallel_size_local * self.nnodes == self.dp)
-
-    def _dp_of(self, r: int) -> int:
-        return r // (self.pp * self.pcp * self.tp)
-
-    def _place(self, r: int, dp: int) -> tuple[int, int]:
-        """(node, local rank) of global rank ``r`` with DP rank ``dp``.
-
-        external_launcher: torchrun's blocks of N / nnodes. Otherwise vLLM's placement: DP ranks fill node
-        groups of ``data_parallel_size_local``, and a replica spans ``nnodes_within_dp`` nodes of
-        ``local_world_size`` workers each.
-        """
-        if self.nnodes == 1:
-            return 0, r
-        p, d = self.resolved.parallel, self.resolved.derived
-        if p.distributed_executor_backend == "external_launcher":
-            return r // self.per_node, r % self.per_node
-        within = d.nnodes_within_dp or 1
-        lws = d.local_world_size or 1
-        dp_local = p.data_parallel_size_local or 1
-        replica_rank = r - dp * (self.pp * self.pcp * self.tp)
-        node = (dp // dp_local) * within + replica_rank // lws
-        return node, (dp % dp_local) * lws + replica_rank % lws
-
-    # -- groups ---------------------------------------------------------------------------------------------
+        return self._nodes.group("node", node)
 
     def groups(self, kind: str) -> list[list[int]]:
-        """Every group of a kind (``tp``, ``pp``, ``dp``, ``ep``, ``dcp``, ``pcp``, ``world``) in vLLM's order.
-
-        Each kind is one flatten order of the rank array (see the module docstring) cut into runs; the order
-        is chained from ``range`` objects and cut with ``zip``, so the work per rank happens in C.
-        """
-        n, dp, pp, pcp, tp = self.world_size, self.dp, self.pp, self.pcp, self.tp
-        if kind == "world":
-            return [list(range(n))]
-        if kind in ("tp", "dcp"):
-            return _runs(range(n), tp if kind == "tp" else self.dcp)
-        if kind == "pcp":  # (DP, PP, TP, PCP): for each (dp, pp, tp), stride TP
-            if pcp == 1:  # the swap moves nothing: plain order
-                return _runs(range(n), 1)
-            starts = [b + t for b in range(0, n, pcp * tp) for t in range(tp)]
-            return _runs(_chain_ranges(starts, pcp * tp, tp), pcp)
-        if kind == "pp":  # (DP, TP, PCP, PP): for each (dp, tp, pcp), stride PCP×TP
-            if pp == 1 and pcp == 1:  # the swap moves nothing: plain order
-                return _runs(range(n), 1)
-            block = pp * pcp * tp
-            starts = [b + t + c * tp for b in range(0, n, block) for t in range(tp) for c in range(pcp)]
-            return _runs(_chain_ranges(starts, block, pcp * tp), pp)
-        if kind == "dp":  # (TP, PP, PCP, DP): for each (tp, pp, pcp), stride PP×PCP×TP
-            stride = pp * pcp * tp
-            starts = [t + q * pcp * tp + c * tp for t in range(tp) for q in range(pp) for c in range(pcp)]
-            return _runs(_chain_ranges(starts, n, stride, absolute=True), dp)
-        if kind == "ep":  # (PP, DP, PCP, TP): for each pp, the PCP×TP run of every dp
-            if not self.has_ep:
-                return []
-            run, stride = pcp * tp, pp * pcp * tp
-            starts = [d * stride + q * run for q in range(pp) for d in range(dp)]
-            return _runs(_chain_ranges(starts, run, 1), dp * run)
-        raise KeyError(f"unknown group kind {kind!r}; one of {', '.join((*GROUP_KINDS, 'world'))}")
+        """Every group of a kind (``tp``, ``pp``, ``dp``, ``ep``, ``dcp``, ``pcp``, ``world``) in vLLM's order."""
+        if kind not in GROUP_LAYOUT:
+            raise KeyError(f"unknown group kind {kind!r}; one of {', '.join(GROUP_LAYOUT)}")
+        if kind == "ep" and not self.has_ep:
+            return []
+        return self._layout.groups(kind)
 
     def group_of(self, kind: str, r: int) -> list[int]:
         """The members of rank ``r``'s group of ``kind``, computed without building the other groups."""
-        info = self.rank(r)
-        n, pp, pcp, tp = self.world_size, self.pp, self.pcp, self.tp
-        if kind == "world":
-            return list(range(n))
-        if kind == "tp":
-            return list(range(r - info.tp, r - info.tp + tp))
-        if kind == "dcp":
-            start = r - r % self.dcp
-            return list(range(start, start + self.dcp))
-        if kind == "pcp":
-            start = r - info.pcp * tp
-            return list(range(start, start + pcp * tp, tp))
-        if kind == "pp":
-            start = r - info.pp * pcp * tp
-            return list(range(start, start + pp * pcp * tp, pcp * tp))
-        if kind == "dp":
-            stride = pp * pcp * tp
-            return list(range(r % stride, n, stride))
-        if kind == "ep":
-            if not self.has_ep:
-                return []
-            run, stride = pcp * tp, pp * pcp * tp
-            first = info.pp * run
-            return [m for d in range(self.dp) for m in range(d * stride + first, d * stride + first + run)]
-        raise KeyError(f"unknown group kind {kind!r}")
+        if not 0 <= r < self.world_size:
+            raise IndexError(f"rank {r} is outside 0..{self.world_size - 1}")
+        if kind not in GROUP_LAYOUT:
+            raise KeyError(f"unknown group kind {kind!r}")
+        if kind == "ep" and not self.has_ep:
+            return []
+        return self._layout.group_of(kind, r)
 
     def all_groups(self) -> dict[str, list[list[int]]]:
         """Every kind's groups, in vLLM's creation order (TP, PP, DP, EP, DCP, PCP)."""
@@ -252,7 +192,7 @@ class Plan:
         env.update(self.numa_env(r))
         return env
 
-    # -- NUMA binding (vLLM's numa_utils; see pconf.numa) ---------------------------------------------------
+    # -- NUMA binding (vLLM's numa_utils; see pconf.numa.binding) -------------------------------------------
 
     @property
     def numa(self) -> NodeList:
@@ -263,8 +203,8 @@ class Plan:
     def binding(self, r: int, process_kind: str = "worker") -> Binding | None:
         """Rank ``r``'s NUMA binding exactly as vLLM builds it: its worker's, or with ``process_kind="EngineCore"``
         the binding of its DP rank's EngineCore. None when numa_bind is off, or when the binding is left to
-        vLLM's auto-detection at run time (no topology: ``plan.numa.reason`` says why). ``pconf.numa.BindingError``
-        where vLLM would fail; compiling reports those cases first, as ``numa.*`` errors."""
+        vLLM's auto-detection at run time (no topology: ``plan.numa.reason`` says why). BindingError
+        (``pconf.numa.binding``) where vLLM would fail; compiling reports those cases first, as ``numa.*`` errors."""
         nodes = self.numa.nodes
         if nodes is None:
             return None
@@ -352,20 +292,6 @@ def rank_span(ranks: Iterable[int]) -> str:
     if len(ranks) > 2 and ranks == list(range(ranks[0], ranks[-1] + 1)):
         return f"{ranks[0]}-{ranks[-1]}"
     return ",".join(map(str, ranks)) or "none"
-
-
-def _chain_ranges(starts: list[int], length: int, step: int, absolute: bool = False) -> Iterator[int]:
-    """The members ``range(s, s + length, step)`` for each start in turn (``range(s, length, step)`` when
-    ``absolute``), chained."""
-    stops = [length] * len(starts) if absolute else [s + length for s in starts]
-    return chain.from_iterable(map(range, starts, stops, repeat(step)))
-
-
-def _runs(order: Iterable[int], size: int) -> list[list[int]]:
-    """Cut a flatten order into consecutive runs of ``size``."""
-    if size == 1:
-        return [[r] for r in order]
-    return list(map(list, zip(*[iter(order)] * size, strict=False)))
 
 
 def make_plan(resolved: ResolvedConfig, graph_hash: str, locate: Callable[[KeyPath], Location]) -> Plan:
