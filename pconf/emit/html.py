@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pconf.emit.picture import KIND_STYLES, NO_GROUP, PALETTE, default_colour_kind, headline, kind_summary
 from pconf.emit.svg import plan_svg
-from pconf.numa import BindingError
+from pconf.numa.binding import BindingError
 from pconf.plan import GROUP_KINDS
 
 if TYPE_CHECKING:
