@@ -244,8 +244,9 @@ def test_parse_kinds() -> None:
     assert parse_kinds("tp,ep") == ("tp", "ep")
     assert parse_kinds(" EP , tp,ep") == ("ep", "tp")
     assert parse_kinds("none") == ()
-    for bad, shown in (("tp,xx", "'xx'"), ("", "an empty name"), ("tp,", "an empty name")):
-        with pytest.raises(ValueError, match=f"^unknown group kind {shown} "):
+    for bad, what in (("tp,xx", "unknown group kind 'xx'"), ("", "an empty group kind"),
+                      ("tp,", "an empty group kind")):
+        with pytest.raises(ValueError, match=f"^{what} \\(one of tp, pp, dp, ep, dcp, pcp, or none\\)$"):
             parse_kinds(bad)
 
 

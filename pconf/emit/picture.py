@@ -61,8 +61,8 @@ def parse_kinds(text: str) -> tuple[str, ...]:
     for part in text.split(","):
         kind = part.strip().lower()
         if kind not in GROUP_KINDS:
-            shown = repr(part.strip()) if part.strip() else "an empty name"
-            raise ValueError(f"unknown group kind {shown} (one of {', '.join(GROUP_KINDS)}, or none)")
+            what = f"unknown group kind {part.strip()!r}" if kind else "an empty group kind"
+            raise ValueError(f"{what} (one of {', '.join(GROUP_KINDS)}, or none)")
         if kind not in kinds:
             kinds.append(kind)
     return tuple(kinds)
