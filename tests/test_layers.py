@@ -60,7 +60,7 @@ ALLOWED: dict[str, set[str]] = {
                 "numa.sysfs", "tree"},
     "compare": {"compile", "hashing", "keypath", "tree"},
     "introspect": {"schema", "versions", "structure", "rules", "hashing", "load"},
-    "emit": {"compile", "compare", "plan", "hashing", "schema", "keypath", "errors", "resolve"},
+    "emit": {"compile", "compare", "plan", "hashing", "schema", "keypath", "errors", "resolve", "numa.binding"},
     "cli": {"cli", "versions", "compile", "compare", "emit", "errors", "hashing", "plan", "runtime", "introspect",
             "numa.sysfs", "load"},
     "runtime": {"runtime", "plan", "hashing", "resolve", "errors", "keypath", "schema", "compile", "numa.binding",

@@ -69,6 +69,8 @@ READ_ONLY = [
     (["plan", "{in}/dp-ep-2node.toml"], 0),
     (["plan", "{in}/dp-ep-2node.toml", "--format", "env", "--rank", "13"], 0),
     (["plan", "{in}/dp-ep-2node.toml", "--format", "vllm", "--node", "1"], 0),
+    (["plan", "{in}/dp-ep-2node.toml", "--format", "html"], 0),
+    (["plan", "{in}/cluster.toml", "--format", "grid", "--color", "always"], 0),
     (["plan", "{in}/numa-2socket.toml", "--sysfs-root", str(SYSFS), "--format", "json"], 0),
     (["schema"], 0),
     (["numa", "--sysfs-root", str(SYSFS)], 0),
@@ -91,6 +93,7 @@ class TestWritesNothing:
         ["compile", "{in}/cluster.toml", "-o", "out/compiled.json"],
         ["compile", "{in}/cluster.toml", "--format", "toml", "--output", "compiled.toml"],
         ["plan", "{in}/cluster.toml", "--format", "json", "-o", "plan.json"],
+        ["plan", "{in}/cluster.toml", "--format", "svg", "-o", "plan.svg"],
         ["schema", "-o", "pconf.schema.json"],
         ["hash", "{in}/cluster.toml", "--write-lock", "out/pconf.lock"],
     ])

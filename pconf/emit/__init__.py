@@ -8,13 +8,16 @@ configuration or feeds back into the stages before it.
 - ``table``: the plan, one rank, a NUMA binding and a host's topology for people;
 - ``env``: a rank's environment as ``NAME=value`` lines;
 - ``vllm``: the ``vllm serve`` (or ``torchrun``) lines that start a plan, node by node;
-- ``reports``: ``explain``, ``hash`` and ``diff`` answers.
+- ``reports``: ``explain``, ``hash`` and ``diff`` answers;
+- ``picture`` (what the pictures share: layout, styles, colours), ``svg``, ``html``, ``mermaid``, ``grid``: the
+  plan drawn.
 
 ``PLAN_FORMATS`` names the formats of ``pconf plan``; a new format is a module here plus a row there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -22,10 +25,13 @@ if TYPE_CHECKING:
 
 
 class PlanFormat(NamedTuple):
-    """A ``pconf plan --format``: what it writes, and whether it needs ``--rank``."""
+    """A ``pconf plan --format``: what it writes, whether it needs ``--rank``, which of ``--rank``/``--node`` it
+    takes (``slices``), and which picture options (``groups``, ``color_by``, ``color``) it reads."""
 
     help: str
     needs_rank: bool = False
+    slices: tuple[str, ...] = ("rank", "node")
+    options: tuple[str, ...] = ()
 
 
 PLAN_FORMATS: dict[str, PlanFormat] = {
@@ -35,11 +41,40 @@ PLAN_FORMATS: dict[str, PlanFormat] = {
     "yaml": PlanFormat("the plan as YAML"),
     "env": PlanFormat("one rank's environment (with --rank)", needs_rank=True),
     "vllm": PlanFormat("`vllm serve` lines, node by node (with --node: one node)"),
+    "svg": PlanFormat("a picture: nodes x GPUs, every rank, every group outlined", slices=(),
+                      options=("groups", "color_by")),
+    "html": PlanFormat("the SVG picture in one self-contained page: hover a rank, click a group kind", slices=(),
+                       options=("groups", "color_by")),
+    "mermaid": PlanFormat("a Mermaid flowchart for Markdown (small plans)", slices=(), options=("color_by",)),
+    "grid": PlanFormat("nodes x local ranks in the terminal (with --node: one node)", slices=("node",),
+                       options=("color_by", "color")),
 }
 
 
-def plan_text(plan: Plan, fmt: str, *, rank: int | None = None, node: int | None = None, model: str = "$MODEL") -> str:
-    """``pconf plan``'s output in format ``fmt``: the whole plan, one node's ranks (``node``) or one rank."""
+def plan_text(plan: Plan, fmt: str, *, rank: int | None = None, node: int | None = None, model: str = "$MODEL",
+              groups: Sequence[str] | None = None, color_by: str | None = None, color: bool = False) -> str:
+    """``pconf plan``'s output in format ``fmt``: the whole plan, one node's ranks (``node``) or one rank.
+
+    The pictures draw the outlines of the group kinds ``groups`` (default: all) and colour each cell by its group
+    of ``color_by`` (default: ``picture.default_colour_kind``); ``color`` turns on the grid's ANSI colours.
+    ``pconf.emit.mermaid.TooLarge`` for a Mermaid picture of too many ranks.
+    """
+    if fmt == "svg":
+        from pconf.emit.svg import plan_svg
+
+        return plan_svg(plan, groups, color_by)
+    if fmt == "html":
+        from pconf.emit.html import plan_html
+
+        return plan_html(plan, groups, color_by)
+    if fmt == "mermaid":
+        from pconf.emit.mermaid import plan_mermaid
+
+        return plan_mermaid(plan, color_by)
+    if fmt == "grid":
+        from pconf.emit.grid import plan_grid
+
+        return plan_grid(plan, node, color_by, color)
     if fmt == "env":
         from pconf.emit.env import env_lines
 
