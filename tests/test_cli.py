@@ -376,7 +376,8 @@ class TestErrorsAndExitCodes:
             main([])
         _, err = capsys.readouterr()
         assert info.value.code == 2
-        assert err == "usage: pconf [-h] COMMAND ...\npconf: error: the following arguments are required: COMMAND\n"
+        assert err == ("usage: pconf [-h] [--version] COMMAND ...\npconf: error: the following arguments are required: "
+                       "COMMAND\n")
 
     def test_bad_format(self, capsys: pytest.CaptureFixture[str]) -> None:
         """An unknown --format is a usage error, exit 2."""
@@ -421,7 +422,7 @@ class TestModuleAndImports:
         """`python -m pconf --help` prints the usage and exits 0."""
         result = run("--help")
         assert result.returncode == 0
-        assert result.stdout.startswith("usage: pconf [-h] COMMAND ...\n")
+        assert result.stdout.startswith("usage: pconf [-h] [--version] COMMAND ...\n")
         for command in ("compile", "validate", "explain"):
             assert command in result.stdout
 

@@ -18,7 +18,7 @@ PKG = Path(__file__).resolve().parent.parent / "pconf"
 #: The flow of DESIGN.md, stage by stage: a module may import modules of its own stage or an earlier one, never a
 #: later one (docs/architecture.md draws it).
 STAGES: list[set[str]] = [
-    {"keypath", "cpulist", "tree"},
+    {"keypath", "cpulist", "tree", "_version"},
     {"errors"},
     {"schema"},
     {"versions"},
@@ -30,7 +30,7 @@ STAGES: list[set[str]] = [
     {"hashing"},
     {"plan"},
     {"compile"},
-    {"compare", "introspect"},
+    {"compare", "introspect", "migrate"},
     {"emit"},
     {"cli", "runtime"},
     {"__init__", "__main__"},
@@ -40,6 +40,7 @@ STAGES: list[set[str]] = [
 #: it, unless they have a row of their own (the longest row that names a module's package wins); an entry allows
 #: the module it names and the modules below it; a module may always import the modules of its own row.
 ALLOWED: dict[str, set[str]] = {
+    "_version": set(),
     "keypath": set(),
     "cpulist": set(),
     "tree": {"keypath"},
@@ -58,14 +59,16 @@ ALLOWED: dict[str, set[str]] = {
     "numa.sysfs": {"cpulist", "numa.binding"},  # the one reader of the host's topology
     "compile": {"load", "merge", "structure", "resolve", "rules", "errors", "keypath", "schema", "hashing", "plan",
                 "numa.sysfs", "tree"},
-    "compare": {"compile", "hashing", "keypath", "tree"},
+    "compare": {"compile", "hashing", "keypath", "tree", "versions"},
+    "migrate": {"compile", "errors", "keypath", "versions", "schema"},
     "introspect": {"schema", "versions", "structure", "rules", "hashing", "load"},
-    "emit": {"compile", "compare", "plan", "hashing", "schema", "keypath", "errors", "resolve", "numa.binding"},
-    "cli": {"cli", "versions", "compile", "compare", "emit", "errors", "hashing", "plan", "runtime", "introspect",
-            "numa.sysfs", "load"},
+    "emit": {"compile", "compare", "plan", "hashing", "schema", "versions", "keypath", "errors", "resolve",
+             "numa.binding"},
+    "cli": {"_version", "cli", "versions", "migrate", "compile", "compare", "emit", "errors", "hashing", "plan",
+            "runtime", "introspect", "numa.sysfs", "load"},
     "runtime": {"runtime", "plan", "hashing", "resolve", "errors", "keypath", "schema", "compile", "numa.binding",
                 "numa.sysfs", "cpulist"},
-    "__init__": {"compile", "errors", "schema", "resolve", "hashing", "plan"},
+    "__init__": {"_version", "compile", "errors", "schema", "resolve", "hashing", "plan"},
     "__main__": {"cli"},
 }
 
@@ -77,6 +80,8 @@ OWNERS: dict[str, set[str]] = {
     "yaml": {"load", "emit"},
     "tomli_w": {"emit"},
     "xxhash": {"hashing"},
+    "tomlkit": {"migrate"},
+    "ruamel": {"migrate"},
     "attrs": {"schema", "versions", "structure", "resolve", "compile", "emit", "hashing", "introspect"},
     "torch": {"runtime"},
     "numpy": set(),

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "hash": ("pconf.cli.graph", "print the graph hash; write or check a CI lock"),
     "diff": ("pconf.cli.graph", "every key that differs between two configs, and whether the hash changes"),
     "explain": ("pconf.cli.document", "show a key's value and every layer that set it"),
+    "migrate": ("pconf.cli.migrate", "move a cluster file to a newer vLLM release, keeping what it means"),
     "schema": ("pconf.cli.reference", "print the JSON Schema of cluster files (for editors and CI)"),
     "docs": ("pconf.cli.reference", "write the field reference (docs/reference.md) from the field metadata"),
 }
@@ -71,6 +72,7 @@ def parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         prog="pconf",
         description="Compile layered TOML/YAML cluster files into a validated vLLM parallel configuration.",
     )
+    top.add_argument("--version", action=_Version, help="pconf's version, the vLLM releases it models, the hash scheme")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = next((a for a in argv if not a.startswith("-")), None)
     for name, (module, text) in COMMANDS.items():
@@ -80,4 +82,26 @@ def parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     return top
 
 
-__all__ = ["COMMANDS", "main", "parser"]
+class _Version(argparse.Action):
+    """``pconf --version``: worked out only when asked for (the releases come from their profiles)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=str(kwargs.get("help", "")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(version_text())
+        parser.exit()
+
+
+def version_text() -> str:
+    """pconf's version, the vLLM releases it models (the default marked) and the graph-hash scheme."""
+    from pconf._version import __version__
+    from pconf.hashing import SCHEME
+    from pconf.versions import DEFAULT, PROFILES
+
+    releases = ", ".join(f"{p.name} ({p.label}{', the default' if p.name == DEFAULT else ''})"
+                         for p in PROFILES.values())
+    return f"pconf {__version__}\nvLLM releases: {releases}\ngraph hash scheme: {SCHEME}"
+
+
+__all__ = ["COMMANDS", "main", "parser", "version_text"]

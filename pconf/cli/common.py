@@ -24,6 +24,8 @@ def inputs(p: argparse.ArgumentParser, files: bool = True) -> None:
                    help="override a key (applied last, in order); --set ~KEY resets KEY to its default")
     p.add_argument("--vllm-env", action="store_true",
                    help="vLLM-environment mode: read VLLM_DP_*, RANK, ... from this process's environment")
+    p.add_argument("--vllm-version", metavar="V", default=None,
+                   help="compile for vLLM release V (0.23, 0.28, 0.34), over the files' vllm_version")
 
 
 def probe_options(p: argparse.ArgumentParser) -> None:
@@ -43,9 +45,16 @@ def compile_args(files: Sequence[str], args: argparse.Namespace) -> Compiled:
 
     probe = getattr(args, "sysfs_root", None) or getattr(args, "probe_topology", False)
     compiled = compile_files(files, overrides=args.overrides, env=os.environ if args.vllm_env else None,
-                             probe_topology=probe)
+                             probe_topology=probe, vllm_version=args.vllm_version)
     print_issues(compiled.warnings)
     return compiled
+
+
+def overrides_with_version(args: argparse.Namespace) -> list[str]:
+    """The ``--set`` overrides, with ``--vllm-version`` as one more (for the processes a command starts, which
+    compile the files again)."""
+    version = [f"vllm_version={args.vllm_version}"] if args.vllm_version is not None else []
+    return [*args.overrides, *version]
 
 
 def emit(text: str, output: str | None) -> None:

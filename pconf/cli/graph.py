@@ -30,9 +30,10 @@ def _hash(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.check:
         from pconf.load.lock import read_lock
+        from pconf.versions import DEFAULT
 
         lock = read_lock(args.check, lock_problem)
-        result = check_lock(lock["scheme"], lock["factors"], gh)
+        result = check_lock(lock["scheme"], lock["factors"], gh, lock.get("vllm_version", DEFAULT))
         if result.scheme_changed:
             print(f"note: {args.check} was written with hash scheme {result.locked_scheme}; this pconf uses "
                   f"{gh.scheme}. Factor values are compared instead; rewrite the lock with --write-lock.",

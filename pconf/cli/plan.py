@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from pconf.cli.common import EXIT_OK, compile_args, emit, inputs, output_option, probe_options, usage
+from pconf.cli.common import EXIT_OK, compile_args, emit, inputs, output_option, print_issues, probe_options, usage
 
 
 def _kinds(text: str) -> tuple[str, ...]:
@@ -57,7 +57,8 @@ def _plan(args: argparse.Namespace) -> int:
     for option, value in (("rank", args.rank), ("node", args.node)):
         if value is not None and option not in fmt.slices:
             return usage(f"--format {args.format} draws the whole plan: leave out --{option}", "plan")
-    plan = compile_args(args.files, args).plan()
+    compiled = compile_args(args.files, args)
+    plan = compiled.plan()
     for option, value, limit in (("--rank", args.rank, plan.world_size), ("--node", args.node, plan.nnodes)):
         if value is not None and not 0 <= value < limit:
             return usage(f"{option} {value} is outside 0..{limit - 1}", "plan")
@@ -68,6 +69,10 @@ def _plan(args: argparse.Namespace) -> int:
                          color_by=args.color_by, color=_ansi(args.color, args.output))
     except TooLarge as exc:
         return usage(str(exc), "plan")
+    if args.format == "vllm":
+        from pconf.emit.vllm import serve_warnings
+
+        print_issues(serve_warnings(compiled))
     emit(text, args.output)
     return EXIT_OK
 

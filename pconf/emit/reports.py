@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pconf.compare import Comparison
+    from pconf.compare import Comparison, KeyChange
     from pconf.compile import Explanation
     from pconf.hashing import GraphHash, LockCheck
 
@@ -66,11 +66,17 @@ def lock_check_text(gh: GraphHash, locked_hash: object, result: LockCheck) -> st
 def diff_text(comparison: Comparison) -> str:
     """One line per changed key (``[graph]`` marks hash factors), then whether the graph hash changes."""
     changes = comparison.changes
-    width = max((len(f"{c.key}: {show(c.old)} -> {show(c.new)}") for c in changes), default=0)
-    lines = []
-    for c in changes:
-        line = f"{c.key}: {show(c.old)} -> {show(c.new)}"
-        lines.append(f"{line:<{width}}  [graph]" if c.graph else line)
+
+    def side(c: KeyChange, which: str) -> str:
+        return "(absent)" if c.absent == which else show(getattr(c, which))
+
+    texts = [f"{c.key}: {side(c, 'old')} -> {side(c, 'new')}" for c in changes]
+    width = max(map(len, texts), default=0)
+    lines = [f"{text:<{width}}  [graph]" if c.graph else text for c, text in zip(changes, texts, strict=True)]
+    if comparison.release_notes:
+        old_release, new_release = comparison.old_hash.vllm_version, comparison.new_hash.vllm_version
+        lines.append(f"vLLM {old_release} -> {new_release} changes the meaning or default of:")
+        lines += [f"  {key}: {why}" for key, why in comparison.release_notes]
     old, new = comparison.old_hash, comparison.new_hash
     if comparison.hash_changed:
         lines.append(f"graph hash: changes ({old} -> {new})")
@@ -80,7 +86,11 @@ def diff_text(comparison: Comparison) -> str:
 
 
 def diff_json(comparison: Comparison) -> str:
-    return _json({"changes": [{"key": c.key, "old": c.old, "new": c.new, "graph": c.graph}
-                              for c in comparison.changes],
+    return _json({"changes": [{"key": c.key, "old": c.old, "new": c.new, "graph": c.graph,
+                               **({"absent": c.absent} if c.absent else {})} for c in comparison.changes],
                   "graph_hash": {"old": str(comparison.old_hash), "new": str(comparison.new_hash),
-                                 "changes": comparison.hash_changed}})
+                                 "changes": comparison.hash_changed},
+                  **({"vllm_version": {"old": comparison.old_hash.vllm_version,
+                                       "new": comparison.new_hash.vllm_version},
+                      "release_notes": [{"key": k, "why": w} for k, w in comparison.release_notes]}
+                     if comparison.release_notes else {})})

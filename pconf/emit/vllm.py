@@ -1,7 +1,8 @@
-"""``vllm serve`` command lines that start a planned deployment, node by node (vLLM 0.23.0's flags).
+"""``vllm serve`` command lines that start a planned deployment, node by node, in the file's vLLM release.
 
-Every ParallelConfig setting the file changes from vLLM's default becomes its EngineArgs flag (booleans as
-``--x`` / ``--no-x``, lists as several values, ``eplb_config`` as JSON), and a decided
+Every ParallelConfig setting the file changes from the release's default becomes its EngineArgs flag, if the
+release has one (its profile's ``serve_flags``: booleans as ``--x`` / ``--no-x``, lists as several values or one
+comma-separated value, tables such as ``eplb_config`` as JSON), and a decided
 ``scheduler.async_scheduling`` becomes ``--[no-]async-scheduling``. The layout:
 
 - one node: a single command;
@@ -20,50 +21,74 @@ from __future__ import annotations
 
 import json
 import shlex
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from pconf.errors import Issue
 from pconf.plan import Plan
-from pconf.schema import EPLBConfig, ParallelConfig
+from pconf.schema import ParallelConfig
+from pconf.versions import DEFAULT, PROFILES, Profile
 
-#: ParallelConfig fields that ``vllm serve`` takes as ``--field-name`` flags, in the order they are printed.
+if TYPE_CHECKING:
+    from pconf.compile import Compiled
+
+#: ParallelConfig fields that the default release's ``vllm serve`` takes as flags, in the order they are printed.
 #: (Launch layout flags -- DP local size, address, ports, start rank, nodes -- are placed per node below.)
-FLAG_FIELDS = (
-    "tensor_parallel_size", "pipeline_parallel_size", "prefill_context_parallel_size", "data_parallel_size",
-    "decode_context_parallel_size", "dcp_comm_backend", "dcp_kv_cache_interleave_size", "cp_kv_cache_interleave_size",
-    "data_parallel_backend", "data_parallel_hybrid_lb", "data_parallel_external_lb", "enable_expert_parallel",
-    "enable_ep_weight_filter", "all2all_backend", "expert_placement_strategy", "enable_eplb", "eplb_config",
-    "enable_elastic_ep", "enable_dbo", "ubatch_size", "dbo_decode_token_threshold", "dbo_prefill_token_threshold",
-    "disable_nccl_for_dp_synchronization", "distributed_executor_backend", "distributed_timeout_seconds",
-    "cpu_distributed_timeout_seconds", "max_parallel_loading_workers", "ray_workers_use_nsight",
-    "disable_custom_all_reduce", "worker_cls", "worker_extension_cls", "numa_bind", "numa_bind_nodes",
-    "numa_bind_cpus",
-)
-_DEFAULTS = ParallelConfig()
+FLAG_FIELDS = tuple(PROFILES[DEFAULT].serve_flags)
 
 
 def flag(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-def setting_flags(p: ParallelConfig) -> list[str]:
-    """The flags for every setting that differs from vLLM's default."""
-    argv: list[str] = []
-    for field in FLAG_FIELDS:
-        value, default = getattr(p, field), getattr(_DEFAULTS, field)
+def changed_settings(p: ParallelConfig, profile: Profile | None = None) -> dict[str, Any]:
+    """Every setting ``vllm serve`` takes a flag for that differs from the release's default (the default
+    release's without ``profile``), in flag order: field -> value (a table: its changed keys, as a dict)."""
+    profile = profile or PROFILES[DEFAULT]
+    fields = attrs.fields_dict(ParallelConfig)
+    out: dict[str, Any] = {}
+    for field in profile.serve_flags:
+        value, default = getattr(p, field), _default(profile, fields[field], f"parallel.{field}")
         if value == default:
             continue
-        if field == "eplb_config":
-            changed = {a.name: getattr(value, a.name) for a in attrs.fields(EPLBConfig)
-                       if getattr(value, a.name) != getattr(default, a.name)}
-            argv += [flag(field), json.dumps(changed, separators=(",", ":"))]
-        elif isinstance(value, bool):
-            argv.append(flag(field) if value else "--no-" + flag(field)[2:])
-        elif isinstance(value, tuple):
-            argv += [flag(field), *map(str, value)]
+        if attrs.has(type(value)):  # a table: its changed keys
+            out[field] = {k.name: getattr(value, k.name) for k in attrs.fields(type(value))
+                          if getattr(value, k.name) != _default(profile, k, f"parallel.{field}.{k.name}")
+                          and profile.has(profile.info(k, f"parallel.{field}.{k.name}"))}
         elif value is not None:
-            argv += [flag(field), str(value)]
+            out[field] = value
+    return out
+
+
+def setting_flags(p: ParallelConfig, profile: Profile | None = None) -> list[str]:
+    """The flags for every setting that differs from the release's default (the default release's without
+    ``profile``)."""
+    profile = profile or PROFILES[DEFAULT]
+    argv: list[str] = []
+    for field, value in changed_settings(p, profile).items():
+        serve = profile.serve_flags[field]
+        if isinstance(value, dict):
+            argv += [serve.flag, json.dumps(value, separators=(",", ":"))]
+        elif isinstance(value, bool):
+            argv.append(serve.flag if value else "--no-" + serve.flag[2:])
+        elif isinstance(value, tuple) and serve.comma:
+            argv += [serve.flag, ",".join(map(str, value))]
+        elif isinstance(value, tuple):
+            argv += [serve.flag, *map(str, value)]
+        else:
+            argv += [serve.flag, str(value)]
     return argv
+
+
+def _default(profile: Profile, a: attrs.Attribute[Any], path: str) -> Any:
+    """A field's default in the release (a table's: its class with the release's defaults)."""
+    factory: Any = a.default
+    if isinstance(factory, attrs.Factory):  # type: ignore[arg-type]  # attrs.Factory is a class at run time
+        table = factory.factory()
+        changes = {k.name: profile.default(k, f"{path}.{k.name}") for k in attrs.fields(type(table))}
+        return attrs.evolve(table, **changes)
+    return profile.default(a, path)
 
 
 def serve_commands(plan: Plan, node: int, model: str = "$MODEL") -> list[list[str]]:
@@ -75,7 +100,8 @@ def serve_commands(plan: Plan, node: int, model: str = "$MODEL") -> list[list[st
     p = doc.parallel
     if p.distributed_executor_backend == "external_launcher":
         return [torchrun_command(plan, node)]
-    base = ["vllm", "serve", model, *setting_flags(p), *scheduler_flags(doc.scheduler.async_scheduling)]
+    base = ["vllm", "serve", model, *setting_flags(p, plan.resolved.profile),
+            *scheduler_flags(doc.scheduler.async_scheduling)]
     dp_address = ["--data-parallel-address", p.data_parallel_master_ip,
                   "--data-parallel-rpc-port", str(p.data_parallel_rpc_port)]
     ranks = [plan.rank(r) for r in plan.node_ranks(node)]
@@ -118,14 +144,28 @@ def torchrun_command(plan: Plan, node: int, script: str = "$SCRIPT") -> list[str
 
 def llm_kwargs(plan: Plan) -> str:
     """The parallel keyword arguments of ``vllm.LLM(...)`` for an external_launcher script, as Python."""
-    p = plan.resolved.document.parallel
-    items = [f"{field}={getattr(p, field)!r}" for field in ("distributed_executor_backend", *FLAG_FIELDS)
-             if field != "eplb_config" and getattr(p, field) != getattr(_DEFAULTS, field)]
-    if p.eplb_config != _DEFAULTS.eplb_config:
-        changed = {a.name: getattr(p.eplb_config, a.name) for a in attrs.fields(EPLBConfig)
-                   if getattr(p.eplb_config, a.name) != getattr(_DEFAULTS.eplb_config, a.name)}
-        items.append(f"eplb_config={changed!r}")
-    return f"LLM($MODEL, {', '.join(dict.fromkeys(items))})"
+    p, profile = plan.resolved.document.parallel, plan.resolved.profile
+    settings = {"distributed_executor_backend": p.distributed_executor_backend, **changed_settings(p, profile)}
+    tables = {k: v for k, v in settings.items() if isinstance(v, dict)}
+    items = [f"{k}={v!r}" for k, v in settings.items() if k not in tables] + [f"{k}={v!r}" for k, v in tables.items()]
+    return f"LLM($MODEL, {', '.join(items)})"
+
+
+def serve_warnings(compiled: Compiled) -> list[Issue]:
+    """What the release's own ``vllm serve`` refuses among the values the lines carry (a profile's
+    ``unreleased_values``: the seed's ``deepep_v2``), located where the file set them."""
+    profile, found = compiled.resolved.profile, []
+    for path, values in profile.unreleased_values.items():
+        keys = tuple(path.split("."))
+        value: Any = compiled.resolved.document
+        for part in keys:
+            value = getattr(value, part)
+        if value in values:
+            found.append(Issue(keys, compiled.where(keys), "serve.unreleased_value",
+                               f"{profile.label.split(' +')[0]} as released does not know {value}: its `vllm serve` "
+                               "refuses this line", "set vllm_version to a release that has it, or change the value",
+                               value, "warning"))
+    return found
 
 
 def vllm_text(plan: Plan, node: int | None = None, model: str = "$MODEL") -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pconf.cpulist import cpu_list_problem
-from pconf.errors import refusal
+from pconf.errors import SchemaError, problem, refusal
 from pconf.schema._field import ValueCheck
 
 #: numactl CPU-list syntax (vLLM's ``numa_bind_cpus`` grammar; pconf also requires ascending ranges).
@@ -83,9 +83,9 @@ GPU_NODES = ValueCheck(
 def _eplb_async_communicator(eplb: Any) -> None:
     """EPLBConfig's own validator from vLLM 0.28: async EPLB refuses the NCCL-based communicators."""
     if eplb.use_async and eplb.communicator in ("torch_nccl", "pynccl"):
-        raise refusal("eplb.async_communicator", f"the {eplb.communicator} communicator is incompatible with async "
-                      "EPLB (NCCL multi-stream conflicts)", "use \"torch_gloo\" or \"nixl\", leave communicator unset, "
-                      "or set use_async = false", eplb.communicator)
+        raise SchemaError([problem(("communicator",), "eplb.async_communicator", "is incompatible with async EPLB "
+                                   "(NCCL multi-stream conflicts)", "use \"torch_gloo\" or \"nixl\", leave it unset, "
+                                   "or set use_async = false", eplb.communicator)])
 
 
 #: A check of the whole ``[parallel.eplb_config]`` table, which the releases that make it name (0.28+).

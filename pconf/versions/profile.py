@@ -80,6 +80,15 @@ class Behaviour:
     derived_properties: tuple[str, ...]
 
 
+class Edit(NamedTuple):
+    """One change ``pconf migrate`` makes to a file: set or remove a key (``note``: nothing written, only said)."""
+
+    path: tuple[str | int, ...]
+    action: str
+    value: Any
+    why: str
+
+
 class ServeFlag(NamedTuple):
     """How ``vllm serve`` takes a field: the flag, and ``comma`` when its list is one comma-separated value
     (otherwise booleans are ``--x``/``--no-x``, lists several values and tables JSON)."""
@@ -101,6 +110,9 @@ class Profile:
     serve_flags: Mapping[str, ServeFlag]
     constant_factors: Mapping[str, object] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
+    #: Values pconf accepts in this profile that the release's own ``vllm serve`` refuses (dotted key -> values).
+    unreleased_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
 
     @property
     def key(self) -> tuple[int, ...]:
