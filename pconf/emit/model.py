@@ -1,7 +1,11 @@
-"""The model's share of a plan for people: the layers of each pipeline stage and the experts of each EP rank."""
+"""The model's share of a plan for people: the layers of each pipeline stage and the experts of each EP rank.
+
+``model_lines`` gives lines and tables (a header and rows), which ``pconf.emit.table`` aligns like its own.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pconf.model.placement import expert_layout, id_span, layer_range, rank_placement
@@ -30,22 +34,24 @@ def describe(facts: ModelFacts) -> str:
     return f"{name}{where}: {', '.join(parts) or 'no facts'}"
 
 
-def model_lines(plan: Plan) -> list[str]:
+#: A line of text, or a table: its header and its rows.
+Block = str | tuple[Sequence[str], list[list[str]]]
+
+
+def model_lines(plan: Plan) -> list[Block]:
     """``pconf plan``'s model section (nothing without ``[model]``): the layers of each pipeline stage, the experts
     of each EP rank and how they are placed."""
     facts = plan.resolved.model
     if facts is None:
         return []
-    from pconf.emit.table import aligned
-
     p = plan.resolved.parallel
-    lines = [f"model: {describe(facts)}"]
+    lines: list[Block] = [f"model: {describe(facts)}"]
     if facts.num_hidden_layers is not None:
         rows = []
         for stage in range(plan.pp):
             start, end = layer_range(facts.num_hidden_layers, stage, plan.pp, facts.pp_partition)
             rows.append([str(stage), id_span(range(start, end)), str(end - start)])
-        lines += aligned(("pp", "layers", "count"), rows, indent="  ")
+        lines.append((("pp", "layers", "count"), rows))
     layout = expert_layout(p, facts)
     if layout is None:
         return lines
@@ -64,7 +70,7 @@ def model_lines(plan: Plan) -> list[str]:
             row.insert(1, id_span(slots))
         rows.append(row)
     header = ("ep", "physical", "experts", "count") if layout.eplb else ("ep", "experts", "count")
-    return lines + aligned(header, rows, indent="  ")
+    return [*lines, (header, rows)]
 
 
 def rank_model_lines(plan: Plan, rank: int) -> list[str]:

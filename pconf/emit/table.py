@@ -41,7 +41,8 @@ def plan_table(plan: Plan, node: int | None = None) -> str:
             continue
         shown = " ".join(f"[{rank_span(g)}]" for g in groups[:4]) + (" ..." if len(groups) > 4 else "")
         lines.append(f"  {kind:<4} {len(groups)} of {len(groups[0])}: {shown}")
-    lines += model_lines(plan)
+    for block in model_lines(plan):
+        lines += [block] if isinstance(block, str) else aligned(*block, indent="  ")
     ports = plan.ports
     world = f"{ports.world_addr}:{ports.world_port}" if ports.world_port is not None else "picked at run time"
     text = f"ports: world rendezvous {world}"

@@ -21,7 +21,7 @@ ATTENTION = "vLLM QKVParallelLinear.__init__"
 PP_INDICES = "vLLM get_pp_indices"
 FUSED_MOE = "vLLM FusedMoE.__init__"
 EPLB_STATE = "vLLM EplbState.add_model"
-MOE_BLOCK = "vLLM the models' MoE blocks"
+MOE_BLOCK = "vLLM Qwen3MoeSparseMoeBlock.__init__ (and other models' MoE blocks)"
 DEEPSEEK_V4 = "vLLM DeepseekV4MoE.__init__"
 PLACEMENT = "vLLM determine_expert_placement_strategy"
 REDUNDANT: KeyPath = ("parallel", "eplb_config", "num_redundant_experts")
@@ -54,8 +54,8 @@ def _is_moe(r: ResolvedConfig) -> Issue | None:
     """is_moe_model, when the file sets it, must agree with the model (whether it has experts).
 
     vLLM never reads it from a file: EngineArgs.create_engine_config (vllm/engine/arg_utils.py) passes
-    ``is_moe_model=model_config.is_moe`` and VllmConfig.__post_init__ (vllm/config/vllm.py) sets it again from
-    ``ModelConfig.is_moe`` (``num_experts > 0``). A file that says otherwise describes another model. Left unset,
+    is_moe_model=model_config.is_moe and VllmConfig.__post_init__ (vllm/config/vllm.py) sets it again from
+    ModelConfig.is_moe (num_experts > 0). A file that says otherwise describes another model. Left unset,
     pconf takes it from the model the same way (a graph-hash factor, as in vLLM)."""
     m, written = r.model, r.document.parallel.is_moe_model
     if m is None or m.is_moe is None or written is None or written == m.is_moe:
@@ -190,7 +190,7 @@ def _pp_layers(r: ResolvedConfig) -> Issue | None:
 
 @rule("model.pp_partition", PP_INDICES)
 def _pp_partition(r: ResolvedConfig) -> Issue | None:
-    """VLLM_PP_LAYER_PARTITION (``[model] pp_layer_partition``) must be integers, one per pipeline stage, adding
+    """VLLM_PP_LAYER_PARTITION (model.pp_layer_partition) must be integers, one per pipeline stage, adding
     up to num_hidden_layers (get_pp_indices, vllm/distributed/utils.py). A negative count is refused too: 0.34.0
     refuses it, 0.23.0 and 0.28.0 would compute layer ranges that make no sense."""
     m = r.model
@@ -224,7 +224,7 @@ def _tp_experts(r: ResolvedConfig) -> Issue | None:
     number of experts E" in their MoE block's __init__ (Qwen2MoeSparseMoeBlock in
     vllm/model_executor/models/qwen2_moe.py, Qwen3MoeSparseMoeBlock in qwen3_moe.py, and the blocks of
     qwen3_next, minimax_m2, hunyuan_v1, ernie45_moe, step3_text, step3p5, cohere2_moe, exaone_moe, lfm2_moe,
-    mimo_v2, laguna, hy_v3); the architectures are ``pconf.model.releases``' ``tp_over_experts``."""
+    mimo_v2, laguna, hy_v3); the architectures are listed in pconf.model.releases (tp_over_experts)."""
     m, tp = r.model, r.parallel.tensor_parallel_size
     if m is None or not m.num_experts or m.architecture not in RELEASE.tp_over_experts or tp <= m.num_experts:
         return None
@@ -266,20 +266,20 @@ def _eplb_redundancy(r: ResolvedConfig) -> Issue | None:
 
 @rule("model.deepseek_v4_experts", DEEPSEEK_V4)
 def _deepseek_v4(r: ResolvedConfig) -> Issue | None:
-    """DeepSeek-V4's MoE layer makes its own expert checks (DeepseekV4MoE in vllm/models/deepseek_v4/nvidia/
-    model.py). With moe_backend = deep_gemm_mega_moe (``_init_mega_moe_experts``) it needs expert parallelism and
-    the physical experts (n_routed_experts + num_redundant_experts) divisible by the EP size, with or without EPLB
-    (vLLM issue #52435: 256 experts over EP 3). Otherwise (``_init_fused_moe_experts``) 0.23.0 needs
-    n_routed_experts divisible by tensor_parallel_size (0.28.0: the physical experts; 0.34.0: nothing)."""
+    """DeepSeek-V4's MoE layer makes its own expert checks (DeepseekV4MoE in
+    vllm/models/deepseek_v4/nvidia/model.py). With moe_backend = deep_gemm_mega_moe (_init_mega_moe_experts) it
+    needs expert parallelism and the physical experts (n_routed_experts + num_redundant_experts) divisible by the
+    EP size, with or without EPLB (vLLM issue #52435: 256 experts over EP 3). Otherwise (_init_fused_moe_experts)
+    0.23.0 needs n_routed_experts divisible by tensor_parallel_size (0.28.0: the physical experts; 0.34.0:
+    nothing)."""
     m, p = r.model, r.parallel
     if m is None or not m.deepseek_v4 or not m.num_experts:
         return None
     physical = m.num_experts + p.eplb_config.num_redundant_experts
     if m.moe_backend == MEGA_MOE:
         if not p.enable_expert_parallel:
-            return found(par("enable_expert_parallel"), "DeepSeek-V4's MegaMoE (model.moe_backend = "
-                         f"{MEGA_MOE}) needs expert parallelism", "set enable_expert_parallel = true, or use "
-                         "another moe_backend", False)
+            return found(("model", "moe_backend"), "DeepSeek-V4's MegaMoE needs enable_expert_parallel = true",
+                         "set parallel.enable_expert_parallel = true, or use another moe_backend", MEGA_MOE)
         ep = p.data_parallel_size * p.prefill_context_parallel_size * p.tensor_parallel_size
         if physical % ep:
             return found(REDUNDANT, f"DeepSeek-V4's MegaMoE needs the {physical} physical experts "
