@@ -20,7 +20,7 @@ from pconf.load import Layer, load_layers
 from pconf.load.model import find_cached_config, read_model_config
 from pconf.load.overrides import overrides_layer
 from pconf.merge import Merged, Setting, merge
-from pconf.model import ModelFacts, model_facts
+from pconf.model import FACT_NAMES, ModelFacts, model_facts
 from pconf.resolve import ResolvedConfig, read_env, resolve
 from pconf.rules import check_all
 from pconf.schema import DERIVED_FIELDS, Document, ModelSection
@@ -312,7 +312,9 @@ def _model_source(model: ModelFacts, merged: Merged, key: str) -> str:
         return model.source or "default"
     if key in ("is_moe", "use_mla"):
         return model.where.get(key, "derived")
-    return model.where.get(key, "unset")
+    if key in FACT_NAMES:
+        return model.where.get(key, "unset")
+    return "default"
 
 
 __all__ = ["Compiled", "Explanation", "compile_dict", "compile_files", "plan_files", "read_model", "topology_layer"]

@@ -7,10 +7,11 @@ replica); the ones that pass are ranked by vLLM's own guidance, most important f
 
 1. TP inside a node: its all-reduce runs on every layer, so it stays on the node's links;
 2. for a MoE model, expert parallelism: each rank holds a share of the experts instead of a slice of each;
-3. PP only across nodes: inside a node, TP does the same job without pipeline bubbles;
-4. no DCP unless asked for: it splits the KV cache of long contexts, at a communication cost;
-5. fewest copies of each KV head: TP beyond the KV heads replicates them (MLA's latent cache counts as one head);
-6. then the larger TP (more memory per replica for weights and KV cache), then fewer pipeline stages.
+3. experts for every rank: expert parallelism wider than the experts leaves ranks without one;
+4. PP only across nodes: with several stages on a node, TP would do the same job without pipeline bubbles;
+5. no DCP unless asked for: it splits the KV cache of long contexts, at a communication cost;
+6. fewest copies of each KV head: TP beyond the KV heads replicates them (MLA's latent cache counts as one head);
+7. then the larger TP (more memory per replica for weights and KV cache), then fewer pipeline stages.
 
 pconf does not estimate memory or speed: the reasons say what each layout trades, and the first one that fits the
 model's weights in memory is usually the one to try.
@@ -72,8 +73,8 @@ def suggest(gpus: int, model_config: str | os.PathLike[str], devices_per_node: i
     if gpus > per_node and gpus % per_node:
         raise ConfigError([Issue(("gpus",), where, "suggest.size", f"{gpus} GPUs do not fill nodes of {per_node}",
                                  "give a multiple of --devices-per-node", gpus)])
-    path = os.path.abspath(os.fspath(model_config))
-    facts = compile_dict({"model": {"config": path}}).resolved.model
+    facts = compile_dict({"model": {"config": os.fspath(model_config)}}).resolved.model
+    path = os.path.abspath(os.fspath(model_config))  # the documents compile from any working directory
     assert facts is not None  # a [model] table with a config always has facts
     layouts: list[Layout] = []
     refused: set[str] = set()
@@ -144,9 +145,9 @@ def _kv_copies(tp: int, facts: ModelFacts) -> int:
 
 def _rank_key(c: Candidate, per_node: int, facts: ModelFacts) -> tuple[int, ...]:
     tp, pp, dp, dcp, ep, _ = c
-    moe = bool(facts.num_experts)
-    return (int(tp > per_node), int(moe and ep == 1 and tp * dp > 1), int(pp > 1 and tp * pp <= per_node),
-            int(dcp > 1), _kv_copies(tp, facts), -tp, pp, dcp, -ep)
+    experts = facts.num_experts or 0
+    return (int(tp > per_node), int(experts > 0 and ep == 1 and tp * dp > 1), int(ep > max(experts, 1)),
+            int(pp > 1 and tp < per_node), int(dcp > 1), _kv_copies(tp, facts), -tp, pp, dcp, -ep)
 
 
 def _reasons(c: Candidate, per_node: int, facts: ModelFacts, parallel: Any) -> tuple[str, ...]:
@@ -161,14 +162,17 @@ def _reasons(c: Candidate, per_node: int, facts: ModelFacts, parallel: Any) -> t
     if layout is not None and layout.ep_size > 1:
         low, high = layout.num_experts // ep, -(-layout.num_experts // ep)
         share = str(low) if low == high else f"{low}-{high}"
-        out.append(f"EP {ep}: {share} of {layout.num_experts} experts per rank")
+        idle = f"; {ep - layout.num_experts} ranks hold no expert" if ep > layout.num_experts else ""
+        out.append(f"EP {ep}: {share} of {layout.num_experts} experts per rank{idle}")
     elif facts.num_experts and tp * dp > 1:
         out.append(f"no EP: all {facts.num_experts} experts on every rank, sliced over TP")
     if pp > 1:
         layers = (f" ({'+'.join(map(str, pp_partition(facts.num_hidden_layers, pp)))} layers)"
                   if facts.num_hidden_layers else "")
-        out.append(f"PP {pp}{layers}" + (" inside a node: TP could do it without bubbles"
-                                          if tp * pp <= per_node else " across nodes"))
+        where = (f", {min(pp, per_node // tp)} stages per node: TP could do it without bubbles" if tp < per_node
+                 else " across nodes, a node per stage" if tp == per_node else
+                 f" across nodes, {tp // per_node} nodes per stage")
+        out.append(f"PP {pp}{layers}{where}")
     if dcp > 1:
         out.append(f"DCP {dcp}: the KV cache split over {dcp} ranks (for long contexts)")
     if tp > 1 or facts.use_mla:

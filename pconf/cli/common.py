@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -24,6 +25,9 @@ def inputs(p: argparse.ArgumentParser, files: bool = True) -> None:
                    help="override a key (applied last, in order); --set ~KEY resets KEY to its default")
     p.add_argument("--vllm-env", action="store_true",
                    help="vLLM-environment mode: read VLLM_DP_*, RANK, ... from this process's environment")
+    p.add_argument("--model-config", metavar="PATH", default=None,
+                   help="check the layout against this model: its config.json or model directory (as [model] "
+                   "config = PATH; see docs/models.md)")
 
 
 def probe_options(p: argparse.ArgumentParser) -> None:
@@ -43,9 +47,18 @@ def compile_args(files: Sequence[str], args: argparse.Namespace) -> Compiled:
 
     probe = getattr(args, "sysfs_root", None) or getattr(args, "probe_topology", False)
     compiled = compile_files(files, overrides=args.overrides, env=os.environ if args.vllm_env else None,
-                             probe_topology=probe)
+                             probe_topology=probe, model_config=getattr(args, "model_config", None))
     print_issues(compiled.warnings)
     return compiled
+
+
+def with_model_overrides(args: argparse.Namespace) -> list[str]:
+    """The ``--set`` overrides of a command, with ``--model-config`` as overrides too (for the processes
+    ``launch`` and ``doctor`` start, which compile the files again and take only overrides)."""
+    path = getattr(args, "model_config", None)
+    if path is None:
+        return list(args.overrides)
+    return [*args.overrides, "~model.hf_id", "model.config=" + json.dumps(os.path.abspath(path))]
 
 
 def emit(text: str, output: str | None) -> None:
