@@ -287,6 +287,15 @@ def read_model(document: Document, merged: Merged, environ: Mapping[str, str] | 
     return facts
 
 
+def model_from_file(path: str | os.PathLike[str]) -> ModelFacts:
+    """The facts of a model's config.json (or model directory), read as ``--model-config PATH`` reads them, with no
+    layout to check (LoadError when it cannot be read)."""
+    merged = merge([model_config_layer(os.fspath(path))])
+    facts = read_model(structure(merged), merged)
+    assert facts is not None  # a [model] table naming a file always has facts
+    return facts
+
+
 def _beside(where: Location, path: str) -> str:
     """A path named in a file, relative to that file's directory (to the working directory elsewhere)."""
     path = os.path.expanduser(path)
@@ -317,4 +326,5 @@ def _model_source(model: ModelFacts, merged: Merged, key: str) -> str:
     return "default"
 
 
-__all__ = ["Compiled", "Explanation", "compile_dict", "compile_files", "plan_files", "read_model", "topology_layer"]
+__all__ = ["Compiled", "Explanation", "compile_dict", "compile_files", "model_from_file", "plan_files", "read_model",
+           "topology_layer"]

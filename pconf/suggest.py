@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from pconf.compile import compile_dict
+from pconf.compile import compile_dict, model_from_file
 from pconf.errors import ConfigError, Issue, Location
 from pconf.model import ModelFacts
 from pconf.model.placement import expert_layout, pp_partition
@@ -73,9 +73,8 @@ def suggest(gpus: int, model_config: str | os.PathLike[str], devices_per_node: i
     if gpus > per_node and gpus % per_node:
         raise ConfigError([Issue(("gpus",), where, "suggest.size", f"{gpus} GPUs do not fill nodes of {per_node}",
                                  "give a multiple of --devices-per-node", gpus)])
-    facts = compile_dict({"model": {"config": os.fspath(model_config)}}).resolved.model
+    facts = model_from_file(model_config)
     path = os.path.abspath(os.fspath(model_config))  # the documents compile from any working directory
-    assert facts is not None  # a [model] table with a config always has facts
     layouts: list[Layout] = []
     refused: set[str] = set()
     for candidate in _candidates(gpus, per_node, facts):
