@@ -100,7 +100,7 @@ def model_facts(section: ModelSection, config: Mapping[str, Any] | None, source:
     table names no file) with the table's written facts over it. ``written`` maps each key the table sets to
     where; ``config_where`` is where the file was named (the location of config.json's own problems)."""
     issues: list[Issue] = []
-    reader = _Reader(config or {}, source, config_where, issues) if config is not None else None
+    reader = _Reader(config, source, config_where, issues) if config is not None else None
     facts: dict[str, Any] = {}
     where: dict[str, str] = {}
     if reader is not None:
