@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from pconf.compile import Compiled
     from pconf.hashing import GraphHash
 
-#: The tables a comparison walks (``derived`` and ``sources`` follow from them).
-SECTIONS = ("parallel", "scheduler", "cluster")
+#: The tables a comparison walks (``derived`` and ``sources`` follow from them; ``model`` only where there is one).
+SECTIONS = ("parallel", "scheduler", "cluster", "model")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +45,8 @@ class Comparison:
 
 
 def flatten(doc: dict[str, Any]) -> dict[str, Any]:
-    """Dotted key -> value for the parallel, scheduler and cluster tables of a compiled document."""
-    tables = {section: doc[section] for section in SECTIONS}
+    """Dotted key -> value for the parallel, scheduler, cluster (and model) tables of a compiled document."""
+    tables = {section: doc[section] for section in SECTIONS if section in doc}
     out: dict[str, Any] = {}
     for path in leaf_paths(tables):
         node: Any = tables

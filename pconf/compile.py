@@ -1,4 +1,5 @@
-"""The whole compile pipeline in one place: load -> merge -> structure -> resolve -> rules.
+"""The whole compile pipeline in one place: load -> merge -> structure -> (the model's config.json) -> resolve ->
+rules.
 
 ``compile_files`` and ``compile_dict`` return a ``Compiled``; a config problem raises ``ConfigError``
 (``LoadError``, ``SchemaError`` or ``RuleError``) carrying every issue found at that stage.
@@ -16,13 +17,16 @@ import attrs
 from pconf.errors import Issue, LoadError, Location, RuleError, did_you_mean, issue_order
 from pconf.keypath import KeyPath, format_path, parse_dotted
 from pconf.load import Layer, load_layers
+from pconf.load.model import find_cached_config, read_model_config
 from pconf.load.overrides import overrides_layer
 from pconf.merge import Merged, Setting, merge
+from pconf.model import FACT_NAMES, ModelFacts, model_facts
 from pconf.resolve import ResolvedConfig, read_env, resolve
 from pconf.rules import check_all
-from pconf.schema import DERIVED_FIELDS
+from pconf.schema import DERIVED_FIELDS, Document, ModelSection
 from pconf.structure import structure
 from pconf.tree import leaf_paths, plain
+from pconf.versions import PROFILES
 
 if TYPE_CHECKING:
     from pconf.hashing import GraphHash
@@ -69,6 +73,8 @@ class Compiled:
             "cluster": plain(attrs.asdict(r.document.cluster)),  # plain: the topology holds tuples of tables
             "derived": {name: properties[name] for name in r.profile.behaviour.derived_properties},
         }
+        if r.model is not None:  # only with a [model] table: documents without one keep their shape
+            doc["model"] = r.model.as_dict()
         sources: dict[str, str] = {}
         for path in leaf_paths({k: v for k, v in doc.items() if k not in ("graph_hash", "vllm_version")}):
             derived = path[0] == "derived" or (path[0] == "parallel" and path[1] in DERIVED_FIELDS)
@@ -107,7 +113,11 @@ class Compiled:
         return self.merged.where(path)
 
     def source(self, path: KeyPath) -> str:
-        """The ``sources`` entry of a key: ``file:line:col``, ``--set ...``, ``env:NAME``, ``derived: ...``."""
+        """The ``sources`` entry of a key: ``file:line:col``, ``--set ...``, ``env:NAME``, ``derived: ...``; for a
+        model fact read from config.json, where in it (``n_routed_experts in models/x/config.json``)."""
+        model = self.resolved.model
+        if model is not None and path[0] == "model" and len(path) == 2:
+            return _model_source(model, self.merged, str(path[1]))
         origin = self.resolved.origins.get(path)
         if origin is not None:
             return str(origin)
@@ -155,6 +165,7 @@ def compile_files(
     *,
     probe_topology: bool | str | os.PathLike[str] = False,
     vllm_version: str | None = None,
+    model_config: str | os.PathLike[str] | None = None,
 ) -> Compiled:
     """Compile cluster files (merged left to right, each after its ``extends``), then ``--set`` overrides.
 
@@ -163,8 +174,12 @@ def compile_files(
     ``probe_topology``: True (this host, ``/``) or the root of a recorded sysfs tree: replace
     ``cluster.topology`` with what sysfs says (see ``topology_layer``). False: nothing is probed.
     ``vllm_version``: the vLLM release to compile for, over the files' ``vllm_version`` (``--vllm-version``).
+    ``model_config``: a config.json (or model directory) to check the layout against, as ``[model] config``
+    (``--model-config``; relative to the working directory), over the files' and under the ``--set`` overrides.
     """
     layers = _with_probe(load_layers(paths, overrides), probe_topology)
+    if model_config is not None:
+        layers = _before_overrides(layers, model_config_layer(os.fspath(model_config)))
     return _compile([*layers, *_version_layer(vllm_version)], env)
 
 
@@ -175,9 +190,11 @@ def plan_files(
     *,
     probe_topology: bool | str | os.PathLike[str] = False,
     vllm_version: str | None = None,
+    model_config: str | os.PathLike[str] | None = None,
 ) -> Plan:
     """Compile cluster files and return the deployment's per-rank plan (see ``compile_files``)."""
-    return compile_files(paths, overrides, env, probe_topology=probe_topology, vllm_version=vllm_version).plan()
+    return compile_files(paths, overrides, env, probe_topology=probe_topology, vllm_version=vllm_version,
+                         model_config=model_config).plan()
 
 
 def _version_layer(vllm_version: str | None) -> tuple[Layer, ...]:
@@ -186,6 +203,19 @@ def _version_layer(vllm_version: str | None) -> tuple[Layer, ...]:
         return ()
     where = Location.argument("--vllm-version")
     return (Layer("--vllm-version", {"vllm_version": vllm_version}, {("vllm_version",): where}, (), where),)
+
+
+def model_config_layer(path: str) -> Layer:
+    """``--model-config PATH`` as a layer: ``model.config = PATH`` (an ``hf_id`` from the files is reset)."""
+    where = Location.argument("--model-config")
+    key: KeyPath = ("model", "config")
+    return Layer("--model-config", {"model": {"config": path}}, {key: where, ("model",): where},
+                 ((("model", "hf_id"), where),), where)
+
+
+def _before_overrides(layers: Sequence[Layer], extra: Layer) -> tuple[Layer, ...]:
+    files = [layer for layer in layers if layer.name != "--set"]
+    return (*files, extra, *(layer for layer in layers if layer.name == "--set"))
 
 
 def topology_layer(root: str | os.PathLike[str] = "/") -> Layer:
@@ -204,9 +234,7 @@ def _with_probe(layers: Sequence[Layer], probe: bool | str | os.PathLike[str]) -
     """Insert the probed topology after the files and before the ``--set`` overrides (which may still change it)."""
     if probe is False:
         return tuple(layers)
-    probed = topology_layer("/" if probe is True else probe)
-    files = [layer for layer in layers if layer.name != "--set"]
-    return (*files, probed, *(layer for layer in layers if layer.name == "--set"))
+    return _before_overrides(layers, topology_layer("/" if probe is True else probe))
 
 
 def compile_dict(
@@ -215,9 +243,14 @@ def compile_dict(
     overrides: Iterable[str] = (),
     *,
     vllm_version: str | None = None,
+    model: ModelFacts | None = None,
 ) -> Compiled:
     """Compile a document given as a mapping ``{"parallel": {...}, "scheduler": {...}, "cluster": {...}}`` (and
-    ``"vllm_version"``); see ``compile_files``."""
+    ``"vllm_version"``); see ``compile_files``.
+
+    ``model``: the model's facts, already read (``pconf suggest`` reads the config.json once for every layout it
+    tries); they stand in for the document's ``[model]`` table.
+    """
     source = Location.argument("<dict>")
     if not isinstance(data, Mapping):
         raise LoadError([Issue((), source, "load.not_a_table", "the document must be a mapping",
@@ -233,13 +266,15 @@ def compile_dict(
         raise LoadError(issues)
     if extra.data or extra.resets:
         layers.append(extra)
-    return _compile([*layers, *_version_layer(vllm_version)], env)
+    return _compile([*layers, *_version_layer(vllm_version)], env, model)
 
 
-def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None) -> Compiled:
+def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None, model: ModelFacts | None = None) -> Compiled:
     merged = merge(layers)
     document = structure(merged)
-    resolved = resolve(document, read_env(env) if env is not None else None)
+    if model is None:
+        model = read_model(document, merged)
+    resolved = resolve(document, read_env(env) if env is not None else None, model)
     compiled = Compiled(resolved, merged, ())
     issues = check_all(resolved, compiled.rule_location)
     errors = [i for i in issues if i.severity == "error"]
@@ -249,4 +284,79 @@ def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None) -> Compi
 
 
 
-__all__ = ["Compiled", "Explanation", "compile_dict", "compile_files", "plan_files", "topology_layer"]
+def read_model(document: Document, merged: Merged, environ: Mapping[str, str] | None = None) -> ModelFacts | None:
+    """The facts of the document's ``[model]`` table (None without one): its config.json (``config``, relative to
+    the file that set it; or ``hf_id`` in the Hugging Face cache that ``environ``, default this process's
+    environment, names) under the facts the table writes. LoadError when the file cannot be found or read."""
+    section = document.model
+    if section == ModelSection():
+        return None
+    written = {key: merged.where(("model", key)) for key in attrs.fields_dict(ModelSection)
+               if (chain := merged.chains.get(("model", key))) and not chain[-1].is_reset}
+    data: dict[str, Any] | None = None
+    source, where = "", Location.argument("[model]")
+    if section.config is not None and section.hf_id is not None:
+        where = merged.where(("model", "hf_id"))
+        raise LoadError([Issue(("model", "hf_id"), where, "load.model_source", "model.config and model.hf_id are "
+                               "both set", "name the model one way: a config.json, or a cached Hugging Face id")])
+    if section.config is not None:
+        where = merged.where(("model", "config"))
+        found = read_model_config(_beside(where, section.config), where, ("model", "config"))
+        if isinstance(found, Issue):
+            raise LoadError([found])
+        data, source = found.data, found.path
+    elif section.hf_id is not None:
+        where = merged.where(("model", "hf_id"))
+        path = find_cached_config(section.hf_id, section.revision, os.environ if environ is None else environ, where,
+                                  ("model", "hf_id"))
+        cached = read_model_config(path, where, ("model", "hf_id")) if isinstance(path, str) else path
+        if isinstance(cached, Issue):
+            raise LoadError([cached])
+        data, source = cached.data, cached.path
+    facts = model_facts(section, data, source, written, where, PROFILES[document.vllm_version].model)
+    if isinstance(facts, list):
+        raise LoadError(facts)
+    return facts
+
+
+def model_from_file(path: str | os.PathLike[str]) -> ModelFacts:
+    """The facts of a model's config.json (or model directory), read as ``--model-config PATH`` reads them, with no
+    layout to check (LoadError when it cannot be read)."""
+    merged = merge([model_config_layer(os.fspath(path))])
+    facts = read_model(structure(merged), merged)
+    assert facts is not None  # a [model] table naming a file always has facts
+    return facts
+
+
+def _beside(where: Location, path: str) -> str:
+    """A path named in a file, relative to that file's directory (to the working directory elsewhere)."""
+    path = os.path.expanduser(path)
+    if where.kind != "file" or os.path.isabs(path):
+        return path
+    return os.path.normpath(os.path.join(os.path.dirname(where.source), path))
+
+
+def _model_source(model: ModelFacts, merged: Merged, key: str) -> str:
+    """The ``sources`` entry of a key of the compiled ``model`` table."""
+    chain = merged.chains.get(("model", key))
+    if chain and not chain[-1].is_reset and key != "config":
+        return str(chain[-1].where)
+    if key == "config":
+        for name in ("config", "hf_id"):
+            named = merged.chains.get(("model", name))
+            if named and not named[-1].is_reset:
+                return str(named[-1].where)
+        return "default"
+    if key == "pp_layer_partition":
+        return model.where["pp_partition"] if model.pp_partition is not None else "default"
+    if key in ("model_type", "architecture"):
+        return model.source or "default"
+    if key in ("is_moe", "use_mla"):
+        return model.where.get(key, "derived")
+    if key in FACT_NAMES:
+        return model.where.get(key, "unset")
+    return "default"
+
+
+__all__ = ["Compiled", "Explanation", "compile_dict", "compile_files", "model_from_file", "plan_files", "read_model",
+           "topology_layer"]

@@ -14,6 +14,7 @@ Two modes (spec §6):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -22,6 +23,7 @@ import attrs
 
 from pconf.errors import Location
 from pconf.keypath import KeyPath
+from pconf.model import ModelFacts
 from pconf.schema import Document, ParallelConfig, field_info
 from pconf.schema.eplb import EPLBCommunicator
 from pconf.versions import PROFILES, Behaviour, Profile
@@ -68,8 +70,9 @@ class ResolvedConfig:
     """A fully resolved configuration: the effective ParallelConfig, world sizes and derived properties.
 
     ``document`` is the structured input; ``parallel`` holds the values after resolution (backend chosen,
-    deprecated aliases rewritten, env values applied). ``origins`` says where resolution took each value it
-    set (an env variable, or a rule of vLLM's).
+    deprecated aliases rewritten, env values applied, is_moe_model taken from the model). ``origins`` says where
+    resolution took each value it set (an env variable, or a rule of vLLM's). ``model``: the facts of the
+    ``[model]`` table, None without one.
     """
 
     document: Document
@@ -85,6 +88,7 @@ class ResolvedConfig:
     backend_supports_async: bool
     missing_env: tuple[str, ...] = ()
     env_problems: Mapping[str, str] = attrs.field(factory=dict)  # variable -> value that is not an integer
+    model: ModelFacts | None = None  # the [model] facts, as the run sees them (see _model)
 
     @property
     def env_mode(self) -> bool:
@@ -121,8 +125,9 @@ class _EnvReader:
         return default if value is None else bool(value)
 
 
-def resolve(document: Document, env: VllmEnv | None = None) -> ResolvedConfig:
-    """Resolve a document; ``env`` switches on vLLM-environment mode (see the module docstring)."""
+def resolve(document: Document, env: VllmEnv | None = None, model: ModelFacts | None = None) -> ResolvedConfig:
+    """Resolve a document; ``env`` switches on vLLM-environment mode (see the module docstring); ``model`` holds
+    the facts of its ``[model]`` table (``pconf.model.model_facts``)."""
     p, cluster = document.parallel, document.cluster
     profile = PROFILES[document.vllm_version]
     facts = profile.behaviour
@@ -211,7 +216,13 @@ def resolve(document: Document, env: VllmEnv | None = None) -> ResolvedConfig:
         derive("cp_kv_cache_interleave_size", p.dcp_kv_cache_interleave_size,
                "dcp_kv_cache_interleave_size > 1 overrides it when DCP > 1")
 
-    # 5. Async scheduling (VllmConfig, spec §10.1) and the DP-sync flag it drives.
+    # 5. The model (docs/models.md): is_moe_model from it, as vLLM's EngineArgs passes ModelConfig.is_moe.
+    if model is not None:
+        model = _model(model, reader if env is not None else None)
+        if p.is_moe_model is None and model.is_moe is not None:
+            derive("is_moe_model", model.is_moe, f"from the model: {model.show('num_experts')}")
+
+    # 6. Async scheduling (VllmConfig, spec §10.1) and the DP-sync flag it drives.
     supports_async = backend_supports_async(backend, reader.flag("VLLM_USE_RAY_V2_EXECUTOR_BACKEND", True)
                                             if backend == "ray" else True)
     async_on = _async_scheduling(document, backend, supports_async, origins)
@@ -237,7 +248,28 @@ def resolve(document: Document, env: VllmEnv | None = None) -> ResolvedConfig:
         backend_supports_async=supports_async,
         missing_env=tuple(missing),
         env_problems=MappingProxyType(dict(reader.problems)),
+        model=model,
     )
+
+
+def _model(facts: ModelFacts, env: _EnvReader | None) -> ModelFacts:
+    """The model as the run sees it: in vLLM-environment mode VLLM_MLA_DISABLE turns MLA off (ModelConfig.use_mla)
+    and VLLM_PP_LAYER_PARTITION, when set, is the layer split (get_pp_indices reads it with int() per entry)."""
+    if env is None:
+        return facts
+    where = dict(facts.where)
+    changes: dict[str, Any] = {}
+    if facts.use_mla and env.flag("VLLM_MLA_DISABLE", False):
+        changes["use_mla"] = False
+        where["use_mla"] = "env:VLLM_MLA_DISABLE"
+    text = env.text("VLLM_PP_LAYER_PARTITION")
+    if text is not None:
+        where["pp_partition"] = "env:VLLM_PP_LAYER_PARTITION"
+        try:
+            changes["pp_partition"] = tuple(int(part) for part in text.split(","))
+        except ValueError:
+            changes["pp_partition"], changes["pp_partition_text"] = None, text
+    return dataclasses.replace(facts, **changes, where=MappingProxyType(where)) if changes else facts
 
 
 def _from_env(changes: dict[str, Any], origins: dict[KeyPath, Location], key: str, name: str, value: Any,

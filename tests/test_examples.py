@@ -70,6 +70,8 @@ class TestTwinsAgree:
         assert toml_sources.keys() == yaml_sources.keys()
         for key, value in toml_sources.items():
             other = yaml_sources[key]
+            if key.startswith("model.") and value == other and "config.json" in value:
+                continue  # a fact both twins read from the same model's config.json
             if value.startswith("examples/"):
                 assert other.startswith("examples/"), key
                 assert other.split(":")[0].endswith((".yaml", ".yml")), key

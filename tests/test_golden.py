@@ -67,6 +67,15 @@ def cases() -> dict[str, list[str]]:
     out["warnings"] = ["compile", "tests/golden/inputs/warnings.toml", "--format", "toml"]
     out["warnings-plan"] = ["plan", "tests/golden/inputs/warnings.toml", "--rank", "1", "--format", "env"]
     out["vllm-env"] = ["compile", "examples/cluster.toml", "--vllm-env"]
+    out["model-errors"] = ["validate", "tests/golden/inputs/model-errors.toml"]
+    out["model-config-plan"] = ["plan", "examples/tp8.toml", "--model-config", "examples/models/llama-3.1-8b"]
+    out["model-config-rank-json"] = ["plan", "examples/dp-ep-2node.toml", "--model-config",
+                                     "examples/models/qwen1.5-moe-a2.7b", "--rank", "13", "--format", "json"]
+    out["model-eplb-rank-json"] = [*out["model-config-rank-json"], "--set",
+                                   "parallel.eplb_config.num_redundant_experts=4"]
+    out["model-missing"] = ["validate", "examples/tp8.toml", "--model-config", "examples/models/none"]
+    for model, gpus in (("qwen2.5-7b", "8"), ("deepseek-v3", "16"), ("mixtral-8x7b", "16")):
+        out[f"suggest-{model}-{gpus}"] = ["suggest", "--gpus", gpus, "--model-config", f"examples/models/{model}"]
     return out
 
 

@@ -134,8 +134,9 @@ class TestSchemaContent:
         jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
     def test_top_level(self) -> None:
-        """The document allows the layer keys and the three sections, nothing else."""
-        assert list(SCHEMA["properties"]) == ["extends", "reset", "vllm_version", "parallel", "scheduler", "cluster"]
+        """The document allows the layer keys, the release and the four sections, nothing else."""
+        assert list(SCHEMA["properties"]) == ["extends", "reset", "vllm_version", "parallel", "scheduler", "cluster",
+                                              "model"]
         assert SCHEMA["type"] == "object"
         assert SCHEMA["additionalProperties"] is False
         assert {k: v for k, v in SCHEMA["properties"]["extends"].items() if "escription" not in k} == {

@@ -654,6 +654,180 @@ CASES: list[object] = [
         'vllm_version = "0.34"\n[parallel]\nenable_dbo = true\nall2all_backend = "deepep_low_latency"\n'
         'dbo_decode_token_threshold = 2\n',
     ), id='dbo.thresholds'),
+    # -- the model's checks ([model]; facts written in the file, so each line says where) ------------------------
+    pytest.param(Case(
+        "model.is_moe_model",
+        "[parallel]\nis_moe_model = true\n\n[model]\nnum_experts = 0\n",
+        "c.toml:2:1: parallel.is_moe_model: contradicts the model: num_experts = 0 (set at c.toml:5:1) (got true); "
+        "remove it (pconf takes it from the model), or check [model] [model.is_moe_model]",
+        "[parallel]\nis_moe_model = true\n\n[model]\nnum_experts = 8\n",
+    ), id="model.is_moe_model"),
+    pytest.param(Case(
+        "model.ep_requires_moe",
+        "[parallel]\ntensor_parallel_size = 2\nenable_expert_parallel = true\n\n[model]\nnum_experts = 0\n",
+        "c.toml:3:1: parallel.enable_expert_parallel: needs a model with experts; num_experts = 0 (set at c.toml:6:1) "
+        "(got true); turn expert parallelism off for a dense model [model.ep_requires_moe]",
+        "[parallel]\ntensor_parallel_size = 2\nenable_expert_parallel = true\n\n[model]\nnum_experts = 2\n",
+    ), id="model.ep_requires_moe"),
+    pytest.param(Case(
+        "model.heads_tp",
+        "[parallel]\ntensor_parallel_size = 8\n\n[model]\nnum_attention_heads = 28\n",
+        "c.toml:2:1: parallel.tensor_parallel_size: the model's num_attention_heads = 28 (set at c.toml:5:1) is not "
+        "divisible by it (got 8); use a tensor_parallel_size that divides 28: 1, 2, 4, 7, 14 or 28 [model.heads_tp]",
+        "[parallel]\ntensor_parallel_size = 4\n\n[model]\nnum_attention_heads = 28\n",
+    ), id="model.heads_tp"),
+    pytest.param(Case(
+        "model.kv_heads_tp",
+        "[parallel]\ntensor_parallel_size = 6\n\n[model]\nnum_attention_heads = 24\nnum_key_value_heads = 4\n",
+        "c.toml:2:1: parallel.tensor_parallel_size: is more than the model's num_key_value_heads = 4 (set at "
+        "c.toml:6:1) but not a multiple of it: each KV head must be replicated on the same number of ranks (got 6); "
+        "use a divisor of 4, or a multiple of it [model.kv_heads_tp]",
+        "[parallel]\ntensor_parallel_size = 8\n\n[model]\nnum_attention_heads = 24\nnum_key_value_heads = 4\n",
+    ), id="model.kv_heads_tp-replicated"),
+    pytest.param(Case(
+        "model.kv_heads_tp",
+        "[parallel]\ntensor_parallel_size = 4\n\n[model]\nnum_attention_heads = 24\nnum_key_value_heads = 6\n",
+        "c.toml:2:1: parallel.tensor_parallel_size: the model's num_key_value_heads = 6 (set at c.toml:6:1) is not "
+        "divisible by it (got 4); use a tensor_parallel_size that divides 6: 1, 2, 3 or 6, or a multiple of 6 "
+        "[model.kv_heads_tp]",
+        "[parallel]\ntensor_parallel_size = 4\n\n[model]\nnum_attention_heads = 24\nnum_key_value_heads = 6\n"
+        "mla = true\n",
+    ), id="model.kv_heads_tp-split"),
+    pytest.param(Case(
+        "model.dcp_kv_heads",
+        "[parallel]\ntensor_parallel_size = 8\ndecode_context_parallel_size = 2\n\n[model]\nnum_attention_heads = 32\n"
+        "num_key_value_heads = 8\n",
+        "c.toml:3:1: parallel.decode_context_parallel_size: needs tensor_parallel_size (8) above the model's "
+        "num_key_value_heads = 8 (set at c.toml:7:1) (got 2); raise tensor_parallel_size above 8, or set "
+        "decode_context_parallel_size = 1 [model.dcp_kv_heads]",
+        "[parallel]\ntensor_parallel_size = 8\ndecode_context_parallel_size = 2\n\n[model]\nnum_attention_heads = 32\n"
+        "num_key_value_heads = 4\n",
+    ), id="model.dcp_kv_heads"),
+    pytest.param(Case(
+        "model.dcp_max",
+        "[parallel]\ntensor_parallel_size = 8\ndecode_context_parallel_size = 4\n\n[model]\nnum_attention_heads = 32\n"
+        "num_key_value_heads = 4\n",
+        "c.toml:3:1: parallel.decode_context_parallel_size: is more than tensor_parallel_size 8 // "
+        "num_key_value_heads = 4 (set at c.toml:7:1) = 2 (got 4); use at most 2 [model.dcp_max]",
+        "[parallel]\ntensor_parallel_size = 8\ndecode_context_parallel_size = 2\n\n[model]\nnum_attention_heads = 32\n"
+        "num_key_value_heads = 4\n",
+    ), id="model.dcp_max"),
+    pytest.param(Case(
+        "model.dcp_q_per_kv",
+        "[parallel]\ntensor_parallel_size = 6\ndecode_context_parallel_size = 2\n\n[model]\nnum_attention_heads = 6\n"
+        "num_key_value_heads = 2\n",
+        "c.toml:3:1: parallel.decode_context_parallel_size: does not divide the 3 query heads per KV head "
+        "(num_attention_heads = 6 (set at c.toml:6:1) // num_key_value_heads 2) (got 2); use a "
+        "decode_context_parallel_size that divides 3 [model.dcp_q_per_kv]",
+        "[parallel]\ntensor_parallel_size = 6\ndecode_context_parallel_size = 2\n\n[model]\nnum_attention_heads = 12\n"
+        "num_key_value_heads = 2\n",
+    ), id="model.dcp_q_per_kv"),
+    pytest.param(Case(
+        "model.pp_layers",
+        "[parallel]\npipeline_parallel_size = 4\n\n[model]\nnum_hidden_layers = 3\n",
+        "c.toml:2:1: parallel.pipeline_parallel_size: is more than the model's num_hidden_layers = 3 (set at "
+        "c.toml:5:1): a stage would hold no layer (got 4); use at most 3 pipeline stages [model.pp_layers]",
+        "[parallel]\npipeline_parallel_size = 3\n\n[model]\nnum_hidden_layers = 3\n",
+    ), id="model.pp_layers"),
+    pytest.param(Case(
+        "model.pp_partition",
+        "[parallel]\npipeline_parallel_size = 2\n\n[model]\nnum_hidden_layers = 32\n"
+        "pp_layer_partition = [10, 10, 12]\n",
+        "c.toml:6:1: model.pp_layer_partition: has 3 entries for pipeline_parallel_size 2 (got [10, 10, 12]); give "
+        "one layer count per pipeline stage [model.pp_partition]",
+        "[parallel]\npipeline_parallel_size = 3\n\n[model]\nnum_hidden_layers = 32\n"
+        "pp_layer_partition = [10, 10, 12]\n",
+    ), id="model.pp_partition-length"),
+    pytest.param(Case(
+        "model.pp_partition",
+        "[parallel]\npipeline_parallel_size = 2\n\n[model]\nnum_hidden_layers = 32\npp_layer_partition = [10, 20]\n",
+        "c.toml:6:1: model.pp_layer_partition: adds up to 30 layers, not the model's num_hidden_layers = 32 (set at "
+        "c.toml:5:1) (got [10, 20]); make the counts add up to 32 [model.pp_partition]",
+        "[parallel]\npipeline_parallel_size = 2\n\n[model]\nnum_hidden_layers = 32\npp_layer_partition = [10, 22]\n",
+    ), id="model.pp_partition-sum"),
+    pytest.param(Case(
+        "model.pp_partition",
+        "[parallel]\npipeline_parallel_size = 2\n\n[model]\nnum_hidden_layers = 32\npp_layer_partition = [-2, 34]\n",
+        "c.toml:6:1: model.pp_layer_partition: a stage cannot hold a negative number of layers (got [-2, 34]); use "
+        "counts of 0 or more [model.pp_partition]",
+        "[parallel]\npipeline_parallel_size = 2\n\n[model]\nnum_hidden_layers = 32\npp_layer_partition = [0, 32]\n",
+    ), id="model.pp_partition-negative"),
+    pytest.param(Case(
+        "model.pp_partition",
+        "[parallel]\npipeline_parallel_size = 2\n\n[model]\nnum_hidden_layers = 32\n",
+        'env:VLLM_PP_LAYER_PARTITION: env.VLLM_PP_LAYER_PARTITION: not a comma-separated list of integers (got '
+        '"16,x"); write one layer count per stage, e.g. 16,16 [model.pp_partition]',
+        "[parallel]\npipeline_parallel_size = 2\n\n[model]\nnum_hidden_layers = 32\n",
+        env={"VLLM_PP_LAYER_PARTITION": "16,x"}, passing_env={"VLLM_PP_LAYER_PARTITION": " 15,17"},
+    ), id="model.pp_partition-env"),
+    pytest.param(Case(
+        "model.tp_experts",
+        '[parallel]\ntensor_parallel_size = 8\n\n[model]\narchitecture = "Qwen2MoeForCausalLM"\nnum_experts = 4\n',
+        "c.toml:2:1: parallel.tensor_parallel_size: is more than the model's num_experts = 4 (set at c.toml:6:1), "
+        "which Qwen2MoeForCausalLM refuses (got 8); use a tensor_parallel_size of at most 4 [model.tp_experts]",
+        '[parallel]\ntensor_parallel_size = 8\n\n[model]\narchitecture = "MixtralForCausalLM"\nnum_experts = 4\n',
+    ), id="model.tp_experts"),
+    pytest.param(Case(
+        "model.eplb_divisible",
+        "[parallel]\ndata_parallel_size = 8\nenable_expert_parallel = true\nenable_eplb = true\n\n"
+        "[parallel.eplb_config]\nnum_redundant_experts = 4\n\n[model]\nnum_experts = 256\n",
+        "c.toml:7:1: parallel.eplb_config.num_redundant_experts: the model's num_experts = 256 (set at c.toml:10:1) "
+        "plus num_redundant_experts 4 make 260 physical experts, not divisible by the 8 EP ranks (DP × PCP × TP) "
+        "(got 4); use num_redundant_experts = 0, 8, 16, ... (experts + redundant a multiple of 8) "
+        "[model.eplb_divisible]",
+        "[parallel]\ndata_parallel_size = 8\nenable_expert_parallel = true\nenable_eplb = true\n\n"
+        "[parallel.eplb_config]\nnum_redundant_experts = 8\n\n[model]\nnum_experts = 256\n",
+    ), id="model.eplb_divisible"),
+    pytest.param(Case(
+        "model.eplb_redundancy",
+        "[parallel]\ndata_parallel_size = 8\nenable_expert_parallel = true\nenable_eplb = true\n\n"
+        "[parallel.eplb_config]\nnum_redundant_experts = 1024\n\n[model]\nnum_experts = 256\n",
+        "c.toml:7:1: parallel.eplb_config.num_redundant_experts: is more than EPLB's 1023 redundant experts (got "
+        "1024); use at most 1023 [model.eplb_redundancy]",
+        "[parallel]\ndata_parallel_size = 8\nenable_expert_parallel = true\nenable_eplb = true\n\n"
+        "[parallel.eplb_config]\nnum_redundant_experts = 1016\n\n[model]\nnum_experts = 256\n",
+    ), id="model.eplb_redundancy"),
+    pytest.param(Case(
+        "model.deepseek_v4_experts",
+        '[parallel]\ntensor_parallel_size = 3\n\n[model]\narchitecture = "DeepseekV4ForCausalLM"\nnum_experts = 256\n',
+        "c.toml:2:1: parallel.tensor_parallel_size: DeepSeek-V4's fused MoE needs the model's num_experts = 256 (set "
+        "at c.toml:6:1) divisible by it (got 3); use a tensor_parallel_size that divides 256: 1, 2, 4, 8, 16, 32, 64, "
+        "128, ... [model.deepseek_v4_experts]",
+        '[parallel]\ntensor_parallel_size = 4\n\n[model]\narchitecture = "DeepseekV4ForCausalLM"\nnum_experts = 256\n',
+    ), id="model.deepseek_v4_experts-fused"),
+    pytest.param(Case(
+        "model.deepseek_v4_experts",
+        "[parallel]\ndata_parallel_size = 3\nenable_expert_parallel = true\n\n[parallel.eplb_config]\n"
+        'num_redundant_experts = 0\n\n[model]\narchitecture = "DeepseekV4ForCausalLM"\nnum_experts = 256\n'
+        'moe_backend = "deep_gemm_mega_moe"\n',
+        "c.toml:6:1: parallel.eplb_config.num_redundant_experts: DeepSeek-V4's MegaMoE needs the 256 physical "
+        "experts (num_experts = 256 (set at c.toml:10:1) + num_redundant_experts) divisible by the EP size 3 (got 0); "
+        "use num_redundant_experts = 2 (or that plus a multiple of 3), or an EP size that divides 256 "
+        "[model.deepseek_v4_experts]",
+        "[parallel]\ndata_parallel_size = 4\nenable_expert_parallel = true\n\n[parallel.eplb_config]\n"
+        'num_redundant_experts = 0\n\n[model]\narchitecture = "DeepseekV4ForCausalLM"\nnum_experts = 256\n'
+        'moe_backend = "deep_gemm_mega_moe"\n',
+    ), id="model.deepseek_v4_experts-megamoe"),
+    pytest.param(Case(
+        "model.deepseek_v4_experts",
+        '[parallel]\ndata_parallel_size = 2\n\n[model]\narchitecture = "DeepseekV4ForCausalLM"\nnum_experts = 256\n'
+        'moe_backend = "deep_gemm_mega_moe"\n',
+        "c.toml:7:1: model.moe_backend: DeepSeek-V4's MegaMoE needs enable_expert_parallel = true (got "
+        '"deep_gemm_mega_moe"); set parallel.enable_expert_parallel = true, or use another moe_backend '
+        "[model.deepseek_v4_experts]",
+        '[parallel]\ndata_parallel_size = 2\n\n[model]\narchitecture = "DeepseekV4ForCausalLM"\nnum_experts = 256\n'
+        'moe_backend = "auto"\n',
+    ), id="model.deepseek_v4_experts-megamoe-ep"),
+    pytest.param(Case(
+        "model.round_robin_fallback",
+        '[parallel]\ndata_parallel_size = 2\nenable_expert_parallel = true\nexpert_placement_strategy = "round_robin"\n'
+        "\n[model]\nnum_experts = 8\nnum_expert_group = 4\n",
+        'c.toml:4:1: parallel.expert_placement_strategy: vLLM places the experts linearly: round_robin with DP > 1 '
+        "needs the deepep_low_latency or nixl_ep all2all backend, not allgather_reducescatter (got \"round_robin\"); "
+        'write expert_placement_strategy = "linear", or meet the conditions [model.round_robin_fallback]',
+        '[parallel]\ndata_parallel_size = 2\nenable_expert_parallel = true\nexpert_placement_strategy = "round_robin"\n'
+        'all2all_backend = "deepep_low_latency"\n\n[model]\nnum_experts = 8\nnum_expert_group = 4\n',
+    ), id="model.round_robin_fallback"),
 ]
 
 

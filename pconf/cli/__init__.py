@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compile": ("pconf.cli.document", "print the resolved document"),
     "validate": ("pconf.cli.document", "check each file on its own; exit 2 listing every error"),
     "plan": ("pconf.cli.plan", "what every rank does: node, local rank, coordinates, groups, ports, env"),
+    "suggest": ("pconf.cli.suggest", "every layout of N GPUs a model runs with, ranked, with the reasons"),
     "numa": ("pconf.cli.host", "this host's NUMA nodes, their CPUs and memory, and where each GPU and NIC sits"),
     "exec": ("pconf.cli.host", "run a command as rank R would run: its environment and NUMA binding"),
     "launch": ("pconf.cli.run", "start this node's ranks: rendezvous, hash check, every group, checks"),

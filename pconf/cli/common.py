@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -26,6 +27,9 @@ def inputs(p: argparse.ArgumentParser, files: bool = True) -> None:
                    help="vLLM-environment mode: read VLLM_DP_*, RANK, ... from this process's environment")
     p.add_argument("--vllm-version", metavar="V", default=None,
                    help="compile for vLLM release V (0.23, 0.28, 0.34), over the files' vllm_version")
+    p.add_argument("--model-config", metavar="PATH", default=None,
+                   help="check the layout against this model: its config.json or model directory (as [model] "
+                   "config = PATH; see docs/models.md)")
 
 
 def probe_options(p: argparse.ArgumentParser) -> None:
@@ -45,16 +49,22 @@ def compile_args(files: Sequence[str], args: argparse.Namespace) -> Compiled:
 
     probe = getattr(args, "sysfs_root", None) or getattr(args, "probe_topology", False)
     compiled = compile_files(files, overrides=args.overrides, env=os.environ if args.vllm_env else None,
-                             probe_topology=probe, vllm_version=args.vllm_version)
+                             probe_topology=probe, vllm_version=args.vllm_version,
+                             model_config=getattr(args, "model_config", None))
     print_issues(compiled.warnings)
     return compiled
 
 
-def overrides_with_version(args: argparse.Namespace) -> list[str]:
-    """The ``--set`` overrides, with ``--vllm-version`` as one more (for the processes a command starts, which
-    compile the files again)."""
-    version = [f"vllm_version={args.vllm_version}"] if args.vllm_version is not None else []
-    return [*args.overrides, *version]
+def overrides_for_ranks(args: argparse.Namespace) -> list[str]:
+    """The ``--set`` overrides of a command, with ``--vllm-version`` and ``--model-config`` as overrides too (for
+    the processes ``launch`` and ``doctor`` start, which compile the files again and take only overrides)."""
+    out = list(args.overrides)
+    if args.vllm_version is not None:
+        out.append(f"vllm_version={args.vllm_version}")
+    path = getattr(args, "model_config", None)
+    if path is not None:
+        out += ["~model.hf_id", "model.config=" + json.dumps(os.path.abspath(path))]
+    return out
 
 
 def emit(text: str, output: str | None) -> None:

@@ -7,7 +7,7 @@ import importlib.util
 import sys
 from collections.abc import Callable
 
-from pconf.cli.common import EXIT_CONFIG, compile_args, inputs, overrides_with_version, usage
+from pconf.cli.common import EXIT_CONFIG, compile_args, inputs, overrides_for_ranks, usage
 
 
 def _launch_parser(p: argparse.ArgumentParser) -> None:
@@ -40,7 +40,7 @@ def _launch(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     from pconf.runtime.launch import LaunchOptions, start
 
-    return start(plan, LaunchOptions(files=args.files, overrides=overrides_with_version(args), node=node,
+    return start(plan, LaunchOptions(files=args.files, overrides=overrides_for_ranks(args), node=node,
                                      timeout=timeout, quiet=args.quiet, command=list(args.command_argv)))
 
 
@@ -54,7 +54,7 @@ def _doctor_parser(p: argparse.ArgumentParser) -> None:
 def _doctor(args: argparse.Namespace) -> int:
     from pconf.runtime.doctor import doctor
 
-    return doctor(args.files, overrides_with_version(args), args.timeout, args.quiet)
+    return doctor(args.files, overrides_for_ranks(args), args.timeout, args.quiet)
 
 
 PARSERS: dict[str, Callable[[argparse.ArgumentParser], None]] = {"launch": _launch_parser, "doctor": _doctor_parser}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pconf.emit.model import model_lines, rank_model_lines
 from pconf.errors import shorten
 from pconf.plan import GROUP_KINDS, rank_span
 
@@ -40,6 +41,8 @@ def plan_table(plan: Plan, node: int | None = None) -> str:
             continue
         shown = " ".join(f"[{rank_span(g)}]" for g in groups[:4]) + (" ..." if len(groups) > 4 else "")
         lines.append(f"  {kind:<4} {len(groups)} of {len(groups[0])}: {shown}")
+    for block in model_lines(plan):
+        lines += [block] if isinstance(block, str) else aligned(*block, indent="  ")
     ports = plan.ports
     world = f"{ports.world_addr}:{ports.world_port}" if ports.world_port is not None else "picked at run time"
     text = f"ports: world rendezvous {world}"
@@ -58,6 +61,7 @@ def rank_table(plan: Plan, rank: int) -> str:
     coords = " ".join(f"{k}={v}" for k, v in doc["rank"].items() if k != "rank")
     lines = [f"rank {rank} of {plan.world_size}: {coords}"]
     lines += [f"  {kind:<4} {members}" for kind, members in doc["groups"].items()]
+    lines += rank_model_lines(plan, rank)
     lines += numa_lines(plan, [rank])
     return "\n".join(lines) + "\n"
 

@@ -102,6 +102,9 @@ def serve_commands(plan: Plan, node: int, model: str = "$MODEL") -> list[list[st
         return [torchrun_command(plan, node)]
     base = ["vllm", "serve", model, *setting_flags(p, plan.resolved.profile),
             *scheduler_flags(doc.scheduler.async_scheduling)]
+    facts = plan.resolved.model
+    if facts is not None and facts.pp_partition is not None:  # [model] pp_layer_partition reaches vLLM as env
+        base = ["env", "VLLM_PP_LAYER_PARTITION=" + ",".join(map(str, facts.pp_partition)), *base]
     dp_address = ["--data-parallel-address", p.data_parallel_master_ip,
                   "--data-parallel-rpc-port", str(p.data_parallel_rpc_port)]
     ranks = [plan.rank(r) for r in plan.node_ranks(node)]
@@ -112,8 +115,8 @@ def serve_commands(plan: Plan, node: int, model: str = "$MODEL") -> list[list[st
         commands = []
         for d in dp_ranks:
             devices = ",".join(str(row.local_rank) for row in ranks if row.dp == d)
-            commands.append(["env", f"CUDA_VISIBLE_DEVICES={devices}", *base, *nodes, "--data-parallel-rank",
-                             str(d), *dp_address])
+            commands.append(["env", f"CUDA_VISIBLE_DEVICES={devices}", *_without_env(base), *nodes,
+                             "--data-parallel-rank", str(d), *dp_address])
         return commands
     if plan.nnodes == 1:
         return [base]
@@ -125,6 +128,11 @@ def serve_commands(plan: Plan, node: int, model: str = "$MODEL") -> list[list[st
     if node and not p.data_parallel_hybrid_lb:
         argv.append("--headless")
     return [argv]
+
+
+def _without_env(argv: list[str]) -> list[str]:
+    """``argv`` without a leading ``env``, for a command that already starts with one."""
+    return argv[1:] if argv[0] == "env" else argv
 
 
 def scheduler_flags(async_scheduling: bool | str) -> list[str]:

@@ -189,6 +189,9 @@ class Plan:
             del env["MASTER_PORT"]
         if ports.dp_init_ports is None:  # vLLM picks the DP ports at run time
             del env["VLLM_DP_MASTER_PORT"]
+        model = self.resolved.model
+        if model is not None and model.pp_partition is not None:  # [model] pp_layer_partition: vLLM's split
+            env["VLLM_PP_LAYER_PARTITION"] = ",".join(map(str, model.pp_partition))
         env.update(self.numa_env(r))
         return env
 
@@ -265,6 +268,12 @@ class Plan:
                "groups": {kind: self.group_of(kind, r) for kind in GROUP_KINDS}, "env": self.env(r)}
         if self.numa.mode != "off":  # the binding only when numa_bind is on: other plans keep their shape
             doc["numa"] = self.numa_dict([r])
+        model = self.resolved.model
+        if model is not None:  # with a [model] table: its layers and experts (pconf.model.placement)
+            from pconf.model.placement import rank_placement
+
+            info = self.rank(r)
+            doc["model"] = rank_placement(self.resolved.parallel, model, info.pp, info.dp, info.pcp, info.tp).as_dict()
         return doc
 
     def to_dict(self, node: int | None = None) -> dict[str, object]:
@@ -283,6 +292,10 @@ class Plan:
         }
         if self.resolved.parallel.numa_bind:  # only then: plans without binding keep their shape
             doc["numa"] = self.numa_dict(row.rank for row in rows)
+        if self.resolved.model is not None:  # with a [model] table: layers per stage, experts per EP rank
+            from pconf.model.placement import plan_placement
+
+            doc["model"] = plan_placement(self.resolved.parallel, self.resolved.model)
         return doc
 
 

@@ -4,6 +4,7 @@ from pconf.schema._field import Deprecated, FieldInfo, FieldShape, ValueCheck, f
 from pconf.schema.cluster import ClusterFacts, NumaNode, Topology
 from pconf.schema.document import LAYER_KEYS, Document
 from pconf.schema.eplb import EPLBConfig
+from pconf.schema.model import ModelSection
 from pconf.schema.parallel import DERIVED_FIELDS, INTERNAL_FIELDS, DerivedField, ParallelConfig
 from pconf.schema.scheduler import SchedulerConfig
 
@@ -18,6 +19,7 @@ __all__ = [
     "EPLBConfig",
     "FieldInfo",
     "FieldShape",
+    "ModelSection",
     "NumaNode",
     "ParallelConfig",
     "SchedulerConfig",

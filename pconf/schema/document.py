@@ -1,9 +1,10 @@
-"""Document: one whole cluster file after layering — ``parallel``, ``scheduler`` and ``cluster``."""
+"""Document: one whole cluster file after layering — ``parallel``, ``scheduler``, ``cluster`` and ``model``."""
 
 import attrs
 
 from pconf.schema._field import knob
 from pconf.schema.cluster import ClusterFacts
+from pconf.schema.model import ModelSection
 from pconf.schema.parallel import ParallelConfig
 from pconf.schema.scheduler import SchedulerConfig
 
@@ -33,4 +34,8 @@ class Document:
     )
     cluster: ClusterFacts = knob(
         factory=ClusterFacts, graph=False, scope="host", doc="Host facts resolution depends on."
+    )
+    model: ModelSection = knob(
+        factory=ModelSection, graph=False, scope="graph",
+        doc="The model the layout is checked against (its config.json); unset: no model checks.",
     )

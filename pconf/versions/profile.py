@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import attrs
 
 from pconf.schema import Document, FieldInfo, info, shape
+from pconf.versions.model import ModelRelease
 
 
 class _Unchanged:
@@ -108,6 +109,7 @@ class Profile:
     changes: Mapping[str, FieldChange]
     behaviour: Behaviour
     serve_flags: Mapping[str, ServeFlag]
+    model: ModelRelease
     constant_factors: Mapping[str, object] = field(default_factory=dict)
     notes: Mapping[str, str] = field(default_factory=dict)
     #: Values pconf accepts in this profile that the release's own ``vllm serve`` refuses (dotted key -> values).

@@ -4,6 +4,7 @@ Its field facts are the ones declared at the fields (``pconf/schema/``); what it
 fact named for what it decides (``vllm-versions.md`` in the shared spec lines the releases up).
 """
 
+from pconf.versions.model import VLLM_0_23
 from pconf.versions.profile import Behaviour, Profile, ServeFlag
 
 
@@ -70,6 +71,7 @@ PROFILE = Profile(
     label="vLLM 0.23.0 + deepep_v2 (the seed)",
     changes={},
     behaviour=BEHAVIOUR,
+    model=VLLM_0_23,
     # ParallelConfig fields `vllm serve` takes, in the order pconf writes them (EngineArgs' parallel group).
     serve_flags=_flags(
         "tensor_parallel_size", "pipeline_parallel_size", "prefill_context_parallel_size", "data_parallel_size",

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 from pconf.schema.checks import EPLB_ASYNC_COMMUNICATOR
 from pconf.versions import v0_23
+from pconf.versions.model import VLLM_0_28
 from pconf.versions.profile import FieldChange, Profile, ServeFlag
 
 BEHAVIOUR = replace(
@@ -29,6 +30,7 @@ PROFILE = Profile(
                                             check=EPLB_ASYNC_COMMUNICATOR),
     },
     behaviour=BEHAVIOUR,
+    model=VLLM_0_28,
     serve_flags={
         **v0_23.PROFILE.serve_flags,
         "enable_fault_tolerance": ServeFlag("--enable-fault-tolerance"),

@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 from pconf.versions import v0_28
+from pconf.versions.model import VLLM_0_34
 from pconf.versions.profile import FieldChange, Profile, ServeFlag
 
 BEHAVIOUR = replace(
@@ -53,6 +54,7 @@ PROFILE = Profile(
             choices=("torch_nccl", "torch_gloo", "torch_xccl", "nixl", "pynccl", "symm_mem")),
     },
     behaviour=BEHAVIOUR,
+    model=VLLM_0_34,
     serve_flags={
         **v0_28.PROFILE.serve_flags,
         **{name: ServeFlag("--" + name.replace("_", "-")) for name in (
