@@ -1,10 +1,12 @@
 """The two test profiles, chosen with the environment variable ``PCONF_TEST_PROFILE``.
 
-- ``dev`` (the default): quick. Every hypothesis suite runs a tenth of its examples, and the tests marked
-  ``ci_only`` (slow tests whose code paths a cheaper test also takes, each saying which) are deselected.
+- ``dev`` (the default): quick. Every hypothesis suite runs a tenth of its examples; the runtime tests marked
+  ``ci_only`` (slow multi-process runs whose code paths a cheaper runtime test also takes, each saying which)
+  are deselected; and ``pconf launch`` and the rank programs the runtime tests write start from a fork server
+  with torch imported (``tests/runtime/zygote.py``) instead of as fresh interpreters.
 - ``ci`` (``.ci/run``): thorough, as the suite was before the profiles. Every hypothesis suite runs its full
   count -- hypothesis's 100 where a test names none, the count a test passes to ``examples()`` where it does --
-  and every test runs.
+  every test runs, and every process is a fresh interpreter.
 
 ``tests/conftest.py`` registers both hypothesis profiles and loads the chosen one before any test module is
 imported, so ``examples()`` sees it when the decorators run.
