@@ -34,6 +34,7 @@ from pconf.numa.binding import (
 from pconf.numa.sysfs import HostTopology, read_host_topology
 from pconf.plan import Plan
 from pconf.schema import NumaNode, ParallelConfig, Topology
+from tests.profiles import examples
 
 TREES = Path(__file__).resolve().parent / "data" / "sysfs"
 TREE_NAMES = sorted(p.name for p in TREES.iterdir() if p.is_dir())
@@ -583,7 +584,7 @@ LAYOUTS = st.fixed_dictionaries({
 
 
 class TestGpusUsed:
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+    @settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
     @given(LAYOUTS)
     def test_matches_the_plan(self, layout: dict[str, Any]) -> None:
         """The count the numa.*_too_short rules check is the plan's highest GPU index + 1, on every node."""
