@@ -48,7 +48,7 @@ class Compiled:
     warnings: tuple[Issue, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        """The document ``pconf compile --format json`` prints: ``{graph_hash, parallel, scheduler, cluster,
+        """The document ``pconf compile --format json`` prints: ``{graph_hash, parallel, scheduler, cluster, serve,
         derived, sources}``, keys in schema order (the derived fields at their place in vLLM's order)."""
         r = self.resolved
         parallel: dict[str, Any] = {}
@@ -63,6 +63,7 @@ class Compiled:
             "parallel": parallel,
             "scheduler": {"async_scheduling": r.async_scheduling},
             "cluster": plain(attrs.asdict(r.document.cluster)),  # plain: the topology holds tuples of tables
+            "serve": plain(attrs.asdict(r.document.serve)),
             "derived": attrs.asdict(r.derived),
         }
         sources: dict[str, str] = {}
@@ -208,7 +209,8 @@ def compile_dict(
 def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None) -> Compiled:
     merged = merge(layers)
     document = structure(merged)
-    resolved = resolve(document, read_env(env) if env is not None else None)
+    written = frozenset(path for path, chain in merged.chains.items() if not chain[-1].is_reset)
+    resolved = resolve(document, read_env(env) if env is not None else None, written.__contains__)
     compiled = Compiled(resolved, merged, ())
     issues = check_all(resolved, compiled.rule_location)
     errors = [i for i in issues if i.severity == "error"]

@@ -14,12 +14,13 @@ Two modes (spec §6):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
+from pconf.engine_args import default_written, launch_values
 from pconf.errors import Location
 from pconf.keypath import KeyPath
 from pconf.schema import Document, ParallelConfig, field_info
@@ -48,7 +49,9 @@ class VllmEnv:
 @attrs.frozen(kw_only=True)
 class Derived:
     """vLLM's derived properties of a ParallelConfig (spec §8), plus ``use_all2all``: expert parallelism on and
-    DP > 1, the device communicator's rule for running MoE all-to-all on the EP group.
+    DP > 1, the device communicator's rule for running MoE all-to-all on the EP group; and ``nodes``, the nodes the
+    deployment spans (``nnodes``, or ``data_parallel_size / data_parallel_size_local`` in vLLM's DP-only
+    multi-node form: ``pconf.engine_args``).
 
     A property that would raise in vLLM (division by zero) is None here; ``pconf.rules`` reports it.
     """
@@ -65,6 +68,7 @@ class Derived:
     num_ubatches: int
     use_ray: bool
     dp_master_port_picked_at_runtime: bool
+    nodes: int = 1
 
 
 @attrs.frozen(kw_only=True)
@@ -124,8 +128,11 @@ class _EnvReader:
         return default if value is None else bool(value)
 
 
-def resolve(document: Document, env: VllmEnv | None = None) -> ResolvedConfig:
-    """Resolve a document; ``env`` switches on vLLM-environment mode (see the module docstring)."""
+def resolve(document: Document, env: VllmEnv | None = None,
+            written: Callable[[KeyPath], bool] | None = None) -> ResolvedConfig:
+    """Resolve a document; ``env`` switches on vLLM-environment mode (see the module docstring). ``written(path)``
+    says whether the files set a key (``pconf.engine_args``: launch values fill in only what they leave unset);
+    None: every value other than vLLM's default counts as set."""
     p, cluster = document.parallel, document.cluster
     reader = _EnvReader(env)
     origins: dict[KeyPath, Location] = {}
@@ -170,6 +177,12 @@ def resolve(document: Document, env: VllmEnv | None = None) -> ResolvedConfig:
                   reader.number("VLLM_DP_MASTER_PORT"), 0)
     across = world_size * dp_size
 
+    # 2b. Launch values EngineArgs fills in, the nodes of the deployment, node 0's address (pconf.engine_args).
+    launch = launch_values(document, env is not None, written or default_written(document))
+    for key, value in launch.changes.items():
+        if key not in changes:  # a value vLLM-environment mode took from the environment stays
+            derive(key, value, launch.why[key])
+
     # 3. Executor backend (spec §6 steps 7-8).
     backend = p.distributed_executor_backend
     if backend is None:
@@ -192,8 +205,9 @@ def resolve(document: Document, env: VllmEnv | None = None) -> ResolvedConfig:
         if batch_invariant:
             changes["disable_custom_all_reduce"] = True
             origins[("parallel", "disable_custom_all_reduce")] = Location.env("VLLM_BATCH_INVARIANT")
-        elif not cluster.custom_all_reduce:
-            derive("disable_custom_all_reduce", True, "the platform has no custom all-reduce kernel")
+        elif not platform_custom_all_reduce(cluster.custom_all_reduce, cluster.device):
+            derive("disable_custom_all_reduce", True, f"the {cluster.device} platform has no custom all-reduce "
+                   "kernel" + (" (cluster.custom_all_reduce)" if cluster.custom_all_reduce is not None else ""))
         elif p.nnodes > 1:
             derive("disable_custom_all_reduce", True, "multi-node (nnodes > 1)")
     if (p.decode_context_parallel_size > 1 and p.dcp_kv_cache_interleave_size > 1
@@ -208,6 +222,10 @@ def resolve(document: Document, env: VllmEnv | None = None) -> ResolvedConfig:
     if p.disable_nccl_for_dp_synchronization is None:
         derive("disable_nccl_for_dp_synchronization", async_on,
                f"async scheduling is {'on' if async_on else 'off'}")
+    if cluster.device == "cpu" and async_on:  # the CPU platform turns it off after VllmConfig decided it above
+        async_on = False
+        origins[("scheduler", "async_scheduling")] = Location.derived(
+            "the cpu platform turns async scheduling off (after the DP-sync flag followed it)")
 
     parallel = attrs.evolve(p, **changes)
     return ResolvedConfig(
@@ -217,7 +235,7 @@ def resolve(document: Document, env: VllmEnv | None = None) -> ResolvedConfig:
         async_scheduling=async_on,
         world_size=world_size,
         data_parallel_index=dp_rank,
-        derived=_derived(parallel, world_size, dp_size, backend, port_at_runtime),
+        derived=_derived(parallel, world_size, dp_size, backend, port_at_runtime, launch.nodes),
         dp_branch=dp_branch,
         origins=MappingProxyType(origins),
         backend_supports_async=supports_async,
@@ -271,6 +289,12 @@ def _async_scheduling(document: Document, backend: str, supported: bool, origins
     return supported
 
 
+def platform_custom_all_reduce(declared: bool | None, device: str) -> bool:
+    """Whether the platform has vLLM's custom all-reduce kernel: as declared, else the device's answer (CUDA and
+    ROCm have it; CPU and TPU, like vLLM's base platform, do not)."""
+    return declared if declared is not None else device in ("cuda", "rocm")
+
+
 def backend_supports_async(backend: str, ray_v2_executor: bool) -> bool:
     """Whether vLLM 0.23.0's executor class for ``backend`` supports async scheduling.
 
@@ -282,7 +306,8 @@ def backend_supports_async(backend: str, ray_v2_executor: bool) -> bool:
     return backend in ASYNC_BACKENDS
 
 
-def _derived(p: ParallelConfig, world_size: int, dp: int, backend: str, port_at_runtime: bool) -> Derived:
+def _derived(p: ParallelConfig, world_size: int, dp: int, backend: str, port_at_runtime: bool,
+             nodes: int) -> Derived:
     ep = p.enable_expert_parallel
     a2a = p.all2all_backend
     nnodes_within_dp: int | None = 1
@@ -303,4 +328,5 @@ def _derived(p: ParallelConfig, world_size: int, dp: int, backend: str, port_at_
         num_ubatches=2 if p.enable_dbo else p.ubatch_size,
         use_ray=backend == "ray",
         dp_master_port_picked_at_runtime=port_at_runtime,
+        nodes=nodes,
     )

@@ -237,13 +237,14 @@ class TestRangeErrors:
         assert call(capsys, CLUSTER, *args) == (2, "", f"pconf plan: {message}\n")
 
     def test_config_error(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-        """A plan-stage error exits 2 listing the issue and the count, no traceback."""
+        """A deployment error exits 2 listing the issue and the count, no traceback."""
         path = tmp_path / "d.toml"
         path.write_text("[parallel]\ndata_parallel_size = 2\ndata_parallel_master_port = 65535\n", encoding="utf-8")
         code, out, err = call(capsys, str(path))
         assert (code, out) == (2, "")
-        assert err == (f"{path}:3:1: parallel.data_parallel_master_port: port 65536 is outside 1..65535 (got 65536); "
-                       "choose a port below 65535 (the DP ports take the next one too) [plan.port_range]\n"
+        assert err == (f"{path}:3:1: parallel.data_parallel_master_port: port 65536 "
+                       "(parallel.data_parallel_master_port + 1, which the run takes too) is outside 1..65535 (got "
+                       "65535); choose a lower port (the ports after it are taken too) [plan.port_range]\n"
                        "pconf: 1 error\n")
 
 

@@ -18,13 +18,15 @@ PKG = Path(__file__).resolve().parent.parent / "pconf"
 #: The flow of DESIGN.md, stage by stage: a module may import modules of its own stage or an earlier one, never a
 #: later one (docs/architecture.md draws it).
 STAGES: list[set[str]] = [
-    {"keypath", "cpulist", "tree"},
+    {"keypath", "cpulist", "tree", "netaddr"},
     {"errors"},
     {"schema"},
     {"load", "numa"},
     {"merge"},
     {"structure"},
+    {"engine_args"},
     {"resolve"},
+    {"deployment"},
     {"rules"},
     {"hashing"},
     {"plan"},
@@ -42,15 +44,18 @@ ALLOWED: dict[str, set[str]] = {
     "keypath": set(),
     "cpulist": set(),
     "tree": {"keypath"},
+    "netaddr": set(),
     "errors": {"keypath"},
-    "schema": {"schema", "errors", "keypath", "cpulist"},
+    "schema": {"schema", "errors", "keypath", "cpulist", "netaddr"},
     "load": {"keypath", "errors", "load"},
     "merge": {"keypath", "errors", "load"},
     "structure": {"schema", "merge", "keypath", "errors", "cpulist"},
-    "resolve": {"schema", "keypath", "errors"},
-    "rules": {"resolve", "schema", "keypath", "errors", "numa.binding", "cpulist"},
+    "engine_args": {"schema", "keypath"},
+    "resolve": {"schema", "keypath", "errors", "engine_args"},
+    "deployment": {"resolve", "errors", "keypath", "netaddr"},
+    "rules": {"resolve", "schema", "keypath", "errors", "numa.binding", "cpulist", "deployment"},
     "hashing": {"resolve", "schema", "errors"},
-    "plan": {"resolve", "errors", "keypath", "numa.binding", "cpulist"},
+    "plan": {"resolve", "errors", "keypath", "numa.binding", "cpulist", "deployment", "netaddr"},
     "numa": set(),  # the package's lazy re-exports (importlib, not import statements)
     "numa.binding": {"schema", "cpulist"},  # vLLM's rules: pure, reads no host
     "numa.sysfs": {"cpulist", "numa.binding"},  # the one reader of the host's topology
@@ -58,11 +63,12 @@ ALLOWED: dict[str, set[str]] = {
                 "numa.sysfs", "tree"},
     "compare": {"compile", "hashing", "keypath", "tree"},
     "introspect": {"schema", "structure", "rules", "hashing", "load"},
-    "emit": {"compile", "compare", "plan", "hashing", "schema", "keypath", "errors", "resolve"},
+    "emit": {"compile", "compare", "plan", "hashing", "schema", "keypath", "errors", "resolve", "netaddr",
+             "deployment"},
     "cli": {"cli", "compile", "compare", "emit", "errors", "hashing", "plan", "runtime", "introspect", "numa.sysfs",
             "load"},
     "runtime": {"runtime", "plan", "hashing", "resolve", "errors", "keypath", "schema", "compile", "numa.binding",
-                "numa.sysfs", "cpulist"},
+                "numa.sysfs", "cpulist", "netaddr"},
     "__init__": {"compile", "errors", "schema", "resolve", "hashing", "plan"},
     "__main__": {"cli"},
 }
@@ -110,6 +116,8 @@ def runtime_imports(tree: ast.Module) -> list[str]:
             return
         if isinstance(node, ast.Import):
             names.extend(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module == "pconf" and node.level == 0:
+            names.extend(f"pconf.{a.name}" for a in node.names)  # `from pconf import deployment`: a submodule
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.append(node.module)
         for child in ast.iter_child_nodes(node):

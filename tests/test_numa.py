@@ -523,7 +523,8 @@ class TestPlanBinding:
     def test_multi_node_dp(self) -> None:
         """Two nodes with two DP ranks each: every node's workers use GPU indices 0-3 again."""
         plan = plan_of({"tensor_parallel_size": 2, "data_parallel_size": 4, "data_parallel_size_local": 2,
-                        "nnodes": 2, "numa_bind_nodes": [0, 0, 1, 1]}, {"devices_per_node": 4})
+                        "nnodes": 2, "numa_bind_nodes": [0, 0, 1, 1], "master_addr": "10.0.0.1"},
+                       {"devices_per_node": 4})
         assert [bound(plan, r).gpu_index for r in range(8)] == [0, 1, 2, 3, 0, 1, 2, 3]
 
     def test_runtime_mode(self) -> None:

@@ -139,7 +139,7 @@ EXTRA: dict[str, dict[str, Any]] = {
     },
     "dp4-tp2-2nodes": {
         "parallel": {"data_parallel_size": 4, "data_parallel_size_local": 2, "tensor_parallel_size": 2, "nnodes": 2,
-                     "data_parallel_master_ip": "10.3.0.1", "data_parallel_rpc_port": 13345},
+                     "master_addr": "10.3.0.1", "data_parallel_master_ip": "10.3.0.1", "data_parallel_rpc_port": 13345},
         "cluster": {"devices_per_node": 4},
     },
     "dp2-tp8-4nodes": {

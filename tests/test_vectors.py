@@ -66,6 +66,23 @@ STRICTER: dict[str, str] = {
     # EngineArgs asserts DP × PP × TP is divisible by nnodes.
     "s0700": "engine.nnodes_divides_world",
     "s0758": "engine.nnodes_divides_world",
+    # pconf's deployment checks (pconf.rules.deploy), which vLLM's ParallelConfig does not make.
+    # A port is 1..65535 (vLLM takes master_port = -1 and fails when it binds it).
+    "s0114": "schema.bound",
+    # A node has at least one device (cluster.devices_per_node = 0: the oracle's platform reported no GPU).
+    "s0484": "plan.devices",
+    # A run over several nodes (nnodes > 1, or vLLM's DP-only multi-node form: data_parallel_size_local given
+    # below data_parallel_size) meets at 127.0.0.1, vLLM's default, which the other nodes never reach (they time
+    # out after the rendezvous timeout).
+    **dict.fromkeys(["s0364", "s0380", "s0381", "s0383", "s0449", "s0450", "s0461", "s0467", "s0480", "s0483",
+                     "s0552", "s0580", "s0790", "s0451", "s0470", "s0720"], "network.loopback"),
+    # The ranks do not fill the nodes evenly (with DP = data_parallel_size_local on 2 or 4 nodes, vLLM's DP engines
+    # all start on node 0; the other nodes' share is empty).
+    **dict.fromkeys(["s0447", "s0453", "s0463", "s0471", "s0475", "s0477"], "plan.nodes"),
+    # One node would run more ranks than it has GPUs: vLLM checks world_size (one DP replica) against the GPUs;
+    # the DP engines after the first find no GPU when they start.
+    **dict.fromkeys(["s0429", "s0495", "s0507", "s0531", "s0554", "s0573", "s0582", "s0611", "s0632", "s0666",
+                     "s0694", "s0730", "s0742", "s0774", "s0787", "s0803"], "plan.devices"),
 }
 
 #: vLLM's error message (the first one it reports) -> the pconf rule that reports the same problem.

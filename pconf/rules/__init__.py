@@ -2,15 +2,17 @@
 
 Sources, in the order vLLM runs them (spec §7.4): ``ParallelConfig.__post_init__``, its model validators and
 ``_verify_args`` (``parallel``), the binding checks of vLLM's numa_utils (``numa``), then the checks vLLM makes
-later on the same fields: ``EngineArgs``, ``VllmConfig`` and ``Executor.get_class`` (``engine``). pconf runs all
-of them and reports every failure at once. Per-field checks (types, bounds, choices, NUMA lists) live in
-``pconf.structure``. Importing a module registers its rules; the import order below is the rules' order.
+later on the same fields: ``EngineArgs``, ``VllmConfig`` and ``Executor.get_class`` (``engine``); last, pconf's
+own checks of the deployment (``deploy``: nodes, devices, ports, addresses, which vLLM's ParallelConfig does not
+make). pconf runs all of them and reports every failure at once. Per-field checks (types, bounds, choices, NUMA
+lists) live in ``pconf.structure``. Importing a module registers its rules; the import order below is the rules' order.
 """
 
 # isort: off
 from pconf.rules import parallel  # noqa: F401  (importing a module registers its rules: this order)
 from pconf.rules import numa  # noqa: F401
 from pconf.rules import engine  # noqa: F401
+from pconf.rules import deploy  # noqa: F401
 # isort: on
 from pconf.rules.registry import RULES, Rule, check_all, found, rule, rules_by_id
 

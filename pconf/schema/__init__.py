@@ -4,8 +4,10 @@ from pconf.schema._field import Deprecated, FieldInfo, FieldShape, ValueCheck, f
 from pconf.schema.cluster import ClusterFacts, NumaNode, Topology
 from pconf.schema.document import LAYER_KEYS, Document
 from pconf.schema.eplb import EPLBConfig
+from pconf.schema.network import NetworkFacts
 from pconf.schema.parallel import DERIVED_FIELDS, INTERNAL_FIELDS, DerivedField, ParallelConfig
 from pconf.schema.scheduler import SchedulerConfig
+from pconf.schema.serve import ServeConfig
 
 __all__ = [
     "DERIVED_FIELDS",
@@ -18,9 +20,11 @@ __all__ = [
     "EPLBConfig",
     "FieldInfo",
     "FieldShape",
+    "NetworkFacts",
     "NumaNode",
     "ParallelConfig",
     "SchedulerConfig",
+    "ServeConfig",
     "Topology",
     "ValueCheck",
     "field_info",

@@ -1,4 +1,4 @@
-"""Document: one whole cluster file after layering — ``parallel``, ``scheduler`` and ``cluster``."""
+"""Document: one whole cluster file after layering — ``parallel``, ``scheduler``, ``cluster`` and ``serve``."""
 
 import attrs
 
@@ -6,6 +6,7 @@ from pconf.schema._field import knob
 from pconf.schema.cluster import ClusterFacts
 from pconf.schema.parallel import ParallelConfig
 from pconf.schema.scheduler import SchedulerConfig
+from pconf.schema.serve import ServeConfig
 
 #: Top-level keys a file may hold besides the sections: handled while loading, never structured.
 LAYER_KEYS = {
@@ -26,4 +27,7 @@ class Document:
     )
     cluster: ClusterFacts = knob(
         factory=ClusterFacts, graph=False, scope="host", doc="Host facts resolution depends on."
+    )
+    serve: ServeConfig = knob(
+        factory=ServeConfig, graph=False, scope="launch", doc="vllm serve's API server: host, port, processes."
     )
