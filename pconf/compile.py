@@ -18,7 +18,7 @@ from pconf.keypath import KeyPath, format_path, parse_dotted
 from pconf.load import Layer, load_layers
 from pconf.load.overrides import overrides_layer
 from pconf.merge import Merged, Setting, merge
-from pconf.resolve import ResolvedConfig, read_env, resolve
+from pconf.resolve import ResolvedConfig, platform_custom_all_reduce, read_env, resolve
 from pconf.rules import check_all
 from pconf.schema import DERIVED_FIELDS
 from pconf.structure import structure
@@ -62,7 +62,9 @@ class Compiled:
             "graph_hash": str(self.graph_hash),
             "parallel": parallel,
             "scheduler": {"async_scheduling": r.async_scheduling},
-            "cluster": plain(attrs.asdict(r.document.cluster)),  # plain: the topology holds tuples of tables
+            "cluster": {**plain(attrs.asdict(r.document.cluster)),  # plain: the topology holds tuples of tables
+                        "custom_all_reduce": platform_custom_all_reduce(r.document.cluster.custom_all_reduce,
+                                                                        r.document.cluster.device)},
             "serve": plain(attrs.asdict(r.document.serve)),
             "derived": attrs.asdict(r.derived),
         }

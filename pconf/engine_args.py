@@ -8,7 +8,9 @@ pconf compiles the deployment those lines start, so a value the files leave unse
 - ``data_parallel_size_local``: 1 with external DP load balancing; on several nodes (``nnodes > 1``) the DP
   ranks of one node's share of the world, ``max(DP × PP × TP / nnodes / (PP × TP), 1)``; on one node every DP
   rank (``data_parallel_size``);
-- ``data_parallel_master_ip``: ``master_addr`` (vllm serve's ``--data-parallel-address`` default).
+- ``data_parallel_master_ip``, in a DP run over several nodes: ``master_addr`` (vllm serve's
+  ``--data-parallel-address`` default; with DP = 1 vLLM's ParallelConfig resets it to 127.0.0.1, and on one node
+  the serve line carries neither address, so the default stays).
 
 The deployment spans ``nnodes`` nodes, or, in vLLM's DP-only multi-node form (``nnodes`` left at 1, a
 ``data_parallel_size_local`` below ``data_parallel_size`` given, the mp DP backend, internal or hybrid load
@@ -95,11 +97,11 @@ def launch_values(document: Document, env_mode: bool, written: Callable[[KeyPath
         if master != p.master_addr:
             changes["master_addr"], why["master_addr"] = master, "node 0's address ([cluster.network]." \
                 "node_addresses[0])"
-    if not written(("parallel", "data_parallel_master_ip")):
+    if nodes > 1 and p.data_parallel_size > 1 and not written(("parallel", "data_parallel_master_ip")):
         if not env_mode and master != p.data_parallel_master_ip:
             changes["data_parallel_master_ip"] = master
             why["data_parallel_master_ip"] = "vllm serve's --data-parallel-address defaults to master_addr"
-        elif env_mode and nodes > 1 and network.node_addresses:
+        elif env_mode and network.node_addresses:
             changes["data_parallel_master_ip"] = network.node_addresses[0]
             why["data_parallel_master_ip"] = "node 0's address ([cluster.network].node_addresses[0])"
     return LaunchValues(changes, why, nodes, bool(only))

@@ -201,6 +201,10 @@ def resolve(document: Document, env: VllmEnv | None = None,
         changes["eplb_config"] = attrs.evolve(p.eplb_config, communicator=comm)
         origins[("parallel", "eplb_config", "communicator")] = Location.derived(why)
     batch_invariant = env is not None and reader.flag("VLLM_BATCH_INVARIANT", False)
+    if cluster.custom_all_reduce is None:
+        has_it = platform_custom_all_reduce(None, cluster.device)
+        origins[("cluster", "custom_all_reduce")] = Location.derived(
+            f"the {cluster.device} platform {'has a' if has_it else 'has no'} custom all-reduce kernel")
     if not p.disable_custom_all_reduce:
         if batch_invariant:
             changes["disable_custom_all_reduce"] = True

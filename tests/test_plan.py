@@ -548,10 +548,10 @@ class TestPlanErrors:
 
 class TestPorts:
     def test_single_node_no_dp(self) -> None:
-        """One node without DP: the world rendezvous is master_addr:master_port, and no DP port is taken; the DP
-        address follows master_addr (vllm serve's --data-parallel-address default); the API server takes 8000."""
+        """One node without DP: the world rendezvous is master_addr:master_port, and no DP port is taken; the API
+        server takes 8000."""
         plan = plan_of({"tensor_parallel_size": 2, "master_addr": "10.9.0.1", "master_port": 31000})
-        assert plan.ports == Ports(world_addr="10.9.0.1", world_port=31000, dp_master_ip="10.9.0.1",
+        assert plan.ports == Ports(world_addr="10.9.0.1", world_port=31000, dp_master_ip="127.0.0.1",
                                    dp_init_ports=(), dp_rpc_port=29550, api_ports=(8000,))
 
     def test_single_node_dp(self) -> None:

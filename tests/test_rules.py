@@ -55,6 +55,7 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 EP2 = "tensor_parallel_size = 2\nenable_expert_parallel = true\nenable_eplb = true\n"
 TWO_NODES = 'nodes = [{ id = 0, cpus = "0-3" }, { id = 1, cpus = "4-7" }]\n'
 #: Node 0's address, for a multi-node [parallel] table (its last lines: the line numbers above stay).
+TP2 = "tensor_parallel_size = 2\n"
 NODE0 = 'master_addr = "10.0.0.1"\ndata_parallel_master_ip = "10.0.0.1"\n'
 
 CASES: list[object] = [
@@ -325,10 +326,11 @@ CASES: list[object] = [
     ), id="numa.runtime_detection-unknown-gpu"),
     pytest.param(Case(
         "numa.list_length",
-        "[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0]\n",
+        "[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0]\ntensor_parallel_size = 2\n",
         "c.toml:3:1: parallel.numa_bind_nodes: has 2 entries but a node has 8 devices (cluster.devices_per_node) (got "
         "[0, 0]); list one entry per visible GPU [numa.list_length]",
-        "[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0]\n[cluster]\ndevices_per_node = 2\n",
+        "[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0]\ntensor_parallel_size = 2\n[cluster]\n"
+        "devices_per_node = 2\n",
     ), id="numa.list_length"),
     pytest.param(Case(
         "numa.unknown_node",
@@ -341,22 +343,41 @@ CASES: list[object] = [
     ), id="numa.unknown_node"),
     pytest.param(Case(
         "numa.unknown_cpu",
-        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "4-9"]\n'
+        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "4-9"]\n{TP2}'
         f"[cluster]\ndevices_per_node = 2\n[cluster.topology]\n{TWO_NODES}",
         'c.toml:4:1: parallel.numa_bind_cpus[1]: the host has no CPUs 8-9 (its CPUs: 0-7) (got "4-9"); use CPUs of '
         "cluster.topology.nodes [numa.unknown_cpu]",
-        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "4-7"]\n'
+        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "4-7"]\n{TP2}'
         f"[cluster]\ndevices_per_node = 2\n[cluster.topology]\n{TWO_NODES}",
     ), id="numa.unknown_cpu"),
     pytest.param(Case(
         "numa.cpus_off_node",
-        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "2-5"]\n'
+        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "2-5"]\n{TP2}'
         f"[cluster]\ndevices_per_node = 2\n[cluster.topology]\n{TWO_NODES}",
         'c.toml:4:1: parallel.numa_bind_cpus[1]: CPUs 2-3 outside GPU 1\'s NUMA node 1 (got "2-5"); use CPUs of '
         "node 1 (4-7) [numa.cpus_off_node]",
-        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "4-5"]\n'
+        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "4-5"]\n{TP2}'
         f"[cluster]\ndevices_per_node = 2\n[cluster.topology]\n{TWO_NODES}",
     ), id="numa.cpus_off_node"),
+    pytest.param(Case(
+        "numa.not_bound",
+        '[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0]\ntensor_parallel_size = 2\n'
+        'distributed_executor_backend = "ray"\n[cluster]\nray_installed = true\n',
+        "c.toml:2:1: parallel.numa_bind: vLLM binds only the EngineCore processes under the ray executor (its "
+        "workers are Ray actors) (got true); bind those processes yourself (pconf exec --bind, pconf launch) or use "
+        "the mp executor [numa.not_bound]",
+        '[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0]\ntensor_parallel_size = 2\n'
+        'distributed_executor_backend = "mp"\n',
+    ), id="numa.not_bound-ray"),
+    pytest.param(Case(
+        "numa.not_bound",
+        '[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0]\ntensor_parallel_size = 2\n'
+        'distributed_executor_backend = "external_launcher"\n',
+        "c.toml:2:1: parallel.numa_bind: vLLM binds no process under external_launcher (torchrun starts them all) "
+        "(got true); bind those processes yourself (pconf exec --bind, pconf launch) or use the mp executor "
+        "[numa.not_bound]",
+        '[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0]\n',
+    ), id="numa.not_bound-external-launcher"),
     pytest.param(Case(
         "numa.topology_duplicate_node",
         '[cluster.topology]\nnodes = [{ id = 0, cpus = "0-3" }, { id = 0, cpus = "4-7" }]\n',

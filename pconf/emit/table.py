@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pconf.errors import shorten
+from pconf.netaddr import host_port
 from pconf.plan import GROUP_KINDS, rank_span
 
 if TYPE_CHECKING:
@@ -41,12 +42,14 @@ def plan_table(plan: Plan, node: int | None = None) -> str:
         shown = " ".join(f"[{rank_span(g)}]" for g in groups[:4]) + (" ..." if len(groups) > 4 else "")
         lines.append(f"  {kind:<4} {len(groups)} of {len(groups[0])}: {shown}")
     ports = plan.ports
-    world = f"{ports.world_addr}:{ports.world_port}" if ports.world_port is not None else "picked at run time"
+    world = host_port(ports.world_addr, ports.world_port) if ports.world_port is not None else "picked at run time"
     text = f"ports: world rendezvous {world}"
     if plan.dp > 1:
-        group = (f"{ports.dp_master_ip}:{ports.dp_init_ports[0]}" if ports.dp_init_ports
+        group = (host_port(ports.dp_master_ip, ports.dp_init_ports[0]) if ports.dp_init_ports
                  else f"{ports.dp_master_ip}, port picked at run time")
         text += f"; DP group {group}; DP RPC {ports.dp_rpc_port}"
+    if ports.api_ports:
+        text += f"; API server {rank_span(ports.api_ports)}"
     lines.append(text)
     lines += numa_lines(plan, [row.rank for row in ranks])
     return "\n".join(lines) + "\n"

@@ -28,7 +28,7 @@ from pconf.cpulist import format_cpu_list
 from pconf.deployment import MAX_PORT, MAX_RANKS, Ports
 from pconf.errors import Issue, Location, RuleError
 from pconf.keypath import KeyPath
-from pconf.numa.binding import Binding, NodeList, local_layout, node_list, process_binding
+from pconf.numa.binding import Binding, NodeList, local_layout, node_list, process_binding, vllm_binds
 from pconf.plan.layout import AXES, GROUP_KINDS, GROUP_LAYOUT, NODE_AXES, NODE_LAYOUT, Grid
 from pconf.resolve import ResolvedConfig
 
@@ -195,10 +195,17 @@ class Plan:
 
     def binding(self, r: int, process_kind: str = "worker") -> Binding | None:
         """Rank ``r``'s NUMA binding exactly as vLLM builds it: its worker's, or with ``process_kind="EngineCore"``
-        the binding of its DP rank's EngineCore. None when numa_bind is off, or when the binding is left to
-        vLLM's auto-detection at run time (no topology: ``plan.numa.reason`` says why). BindingError
-        (``pconf.numa.binding``) where vLLM would fail; compiling reports those cases first, as ``numa.*`` errors."""
+        the binding of its DP rank's EngineCore. None when numa_bind is off, when vLLM binds no such process
+        (workers only under the mp executor; EngineCores unless they are Ray actors or external_launcher runs the
+        ranks: ``pconf.numa.binding.vllm_binds``), or when the binding is left to vLLM's auto-detection at run time
+        (no topology: ``plan.numa.reason`` says why). BindingError (``pconf.numa.binding``) where vLLM would fail;
+        compiling reports those cases first, as ``numa.*`` errors."""
         nodes = self.numa.nodes
+        bound = vllm_binds(self.resolved.parallel)
+        if process_kind == "worker" and bound.worker is not None:
+            process_kind = bound.worker  # under uni the worker lives in its EngineCore process, bound as that
+        elif process_kind == "worker" or not bound.engines:
+            return None
         if nodes is None:
             return None
         info = self.rank(r)
@@ -213,13 +220,16 @@ class Plan:
     def numa_env(self, r: int) -> dict[str, str]:
         """The ``PCONF_NUMA_*`` variables of rank ``r`` (none when numa_bind is off).
 
-        ``PCONF_NUMA_BIND``: ``planned``, or ``runtime`` (left to vLLM's auto-detection; then nothing else).
+        ``PCONF_NUMA_BIND``: ``planned``, ``runtime`` (left to vLLM's auto-detection), or ``none`` (vLLM binds no
+        worker with this executor: ``plan.numa.reason`` or ``vllm_binds`` says why); then nothing else.
         ``PCONF_NUMA_NODE``: the worker's NUMA node; ``PCONF_NUMA_GPU_INDEX``: the GPU index vLLM binds by;
         ``PCONF_CPUS``: the CPUs it may run on (canonical CPU list; absent when only the host knows them);
         ``PCONF_NUMACTL_ARGS``: vLLM's numactl arguments; ``PCONF_NUMACTL``: the whole ``numactl ...`` prefix.
         """
         if not self.resolved.parallel.numa_bind:
             return {}
+        if vllm_binds(self.resolved.parallel).worker is None:
+            return {"PCONF_NUMA_BIND": "none"}
         b = self.binding(r)
         if b is None:
             return {"PCONF_NUMA_BIND": "runtime"}
