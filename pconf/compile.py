@@ -70,8 +70,7 @@ class Compiled:
         }
         sources: dict[str, str] = {}
         for path in leaf_paths({k: v for k, v in doc.items() if k != "graph_hash"}):
-            derived = path[0] == "derived" or (path[0] == "parallel" and path[1] in DERIVED_FIELDS)
-            sources[format_path(path)] = "derived" if derived else self.source(path)
+            sources[format_path(path)] = "derived" if _is_derived(path) else self.source(path)
         doc["sources"] = sources
         return doc
 
@@ -130,9 +129,16 @@ class Compiled:
             raise LoadError([Issue(parse_dotted(key) or (key,), Location.argument("<command line>"),
                                    "explain.unknown_key", "unknown key", hint)])
         chain = self.merged.chains.get(path, ())
-        derived = path[0] == "derived" or (path[0] == "parallel" and path[1] in DERIVED_FIELDS)
-        source = "derived" if derived else self.source(path)
+        source = "derived" if _is_derived(path) else self.source(path)
         return Explanation(format_path(path), node, chain, source)
+
+
+def _is_derived(path: KeyPath) -> bool:
+    """Whether a key of the compiled document is computed (``derived.*``, ``parallel.world_size``, ...); a table
+    (``parallel``) is not."""
+    if path[:1] in (("derived",), ("graph_hash",)):
+        return True
+    return path[:1] == ("parallel",) and len(path) > 1 and path[1] in DERIVED_FIELDS
 
 
 def compile_files(

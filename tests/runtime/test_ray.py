@@ -335,10 +335,11 @@ class TestRayLaunch:
         assert out.getvalue() == ("[rank 1] bad\n"
                                   "pconf launch: rank 1 (Ray actor) failed with code 7; stopped the other ranks\n")
 
-    def test_command_timeout(self, tmp_path: Path) -> None:
+    def test_command_outlives_the_timeout(self, tmp_path: Path) -> None:
+        """--timeout bounds the placement and pconf's checks, not a command (a server runs as long as it runs)."""
         config, plan = ray_plan(tmp_path, {"tensor_parallel_size": 2})
         out = io.StringIO()
-        assert ray_launch(plan, [str(config)], [], 2, quiet=True, out=out, command=["sleep", "30"]) == 124
-        assert re.fullmatch(r"\[rank ([01])\] timed out after 2 s\n"
-                            r"pconf launch: rank \1 \(Ray actor\) failed with code 124; stopped the other ranks\n",
-                            out.getvalue()), out.getvalue()
+        started = time.monotonic()
+        assert ray_launch(plan, [str(config)], [], 2, quiet=True, out=out, command=["sleep", "4"]) == 0
+        assert time.monotonic() - started >= 4
+        assert out.getvalue() == ""
