@@ -341,8 +341,10 @@ def _restore_signals() -> None:
 
 def _gloo_interface(plan: Plan, env: dict[str, str]) -> dict[str, str]:
     """GLOO_SOCKET_IFNAME for a multi-node run: the interface whose address routes to the master (unless set)."""
+    from pconf.netaddr import is_local_only
+
     addr = plan.ports.world_addr
-    if "GLOO_SOCKET_IFNAME" in env or addr.startswith("127.") or addr in ("localhost", "::1"):
+    if "GLOO_SOCKET_IFNAME" in env or is_local_only(addr):  # [cluster.network].socket_ifname sets it for the ranks
         return {}
     from pconf.runtime.netif import interface_towards
 

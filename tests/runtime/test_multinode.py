@@ -116,3 +116,36 @@ def test_unreachable_head_over_veth(no_leftovers: Path, two_namespaces: tuple[st
     [line] = result.stderr.splitlines()
     assert line.startswith(f"pconf launch: cannot reach the rendezvous store at {addr0}:{port} within 5 s (")
     assert elapsed < 5 + 10
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+def test_dp_only_layout_on_ipv6_loopback(no_leftovers: Path) -> None:
+    """IPv6 end to end: vLLM's DP-only form on two "nodes" of this host, said outright (node_addresses ::1 twice),
+    meeting at [::1]; every group and the stateless DP group form and check."""
+    config = write_config(no_leftovers / "c.toml", {
+        "data_parallel_size": 2, "data_parallel_size_local": 1, "data_parallel_master_ip": "::1",
+        "enable_expert_parallel": True,
+    }, {"devices_per_node": 1, "network": {"node_addresses": ["::1", "::1"]}})
+    nodes = [subprocess.Popen([sys.executable, "-m", "pconf", "launch", str(config), "--node-rank", str(node),
+                               "--timeout", "90"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for node in (0, 1)]
+    try:
+        results = [p.communicate(timeout=150) for p in nodes]
+    finally:
+        for p in nodes:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [p.returncode for p in nodes] == [0, 0], results
+    assert "pconf launch: all 1 ranks of node 1 passed in " in results[1][1]
