@@ -271,7 +271,7 @@ class TestExplain:
         assert code == 0
         assert json.loads(out) == {
             "key": "cluster",
-            "value": {"device": "cuda", "devices_per_node": 4, "custom_all_reduce": None, "nixl_available": False,
+            "value": {"device": "cuda", "devices_per_node": 4, "custom_all_reduce": True, "nixl_available": False,
                       "ray_installed": False, "ray_initialized": False, "ray_placement_group": False,
                       "topology": None, "network": {"node_addresses": None, "socket_ifname": None, "ib_hca": None}},
             "source": "c.toml:1:2",

@@ -83,7 +83,7 @@ class TestTable:
         assert out == (
             f"8 ranks on 1 node (8 per node); DP=2 PP=1 PCP=1 TP=4 DCP=1; {hash_of(CLUSTER)}\n"
             + CLUSTER_ROWS + CLUSTER_GROUPS
-            + "ports: world rendezvous 127.0.0.1:29501; DP group 127.0.0.1:29500; DP RPC 29550\n")
+            + "ports: world rendezvous 127.0.0.1:29501; DP group 127.0.0.1:29500; DP RPC 29550; API server 8000\n")
 
     def test_dense_example(self, capsys: pytest.CaptureFixture[str]) -> None:
         """A dense model shows '-' for the EP coordinate and says it has no EP group; no DP ports without DP."""
@@ -100,7 +100,7 @@ class TestTable:
             "  ep   none (the model is dense: no expert-parallel group)\n"
             "  dcp  8 of 1: [0] [1] [2] [3] ...\n"
             "  pcp  8 of 1: [0] [1] [2] [3] ...\n"
-            "ports: world rendezvous 127.0.0.1:29501\n")
+            "ports: world rendezvous 127.0.0.1:29501; API server 8000\n")
 
     def test_node(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--node 1 of the 2-node example lists only node 1's rows, under the whole plan's header and groups."""
@@ -117,7 +117,7 @@ class TestTable:
             "  ep   1 of 16: [0-15]\n"
             "  dcp  16 of 1: [0] [1] [2] [3] ...\n"
             "  pcp  16 of 1: [0] [1] [2] [3] ...\n"
-            "ports: world rendezvous 10.0.0.1:29501; DP group 10.0.0.1:29500; DP RPC 29550\n")
+            "ports: world rendezvous 10.0.0.1:29501; DP group 10.0.0.1:29500; DP RPC 29550; API server 8000\n")
 
     def test_rank(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--rank 5 prints the rank's coordinates and the members of each of its groups."""
@@ -141,7 +141,7 @@ class TestTable:
         code, out, _ = call(capsys, CLUSTER, "--vllm-env")
         assert code == 0
         assert out.splitlines()[-1] == ("ports: world rendezvous picked at run time; DP group 127.0.0.1, port "
-                                        "picked at run time; DP RPC 29550")
+                                        "picked at run time; DP RPC 29550; API server 8000")
 
 
 class TestJson:

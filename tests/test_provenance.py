@@ -34,12 +34,16 @@ def set_sources(compiled: pconf.Compiled) -> dict[str, str]:
     return {k: v for k, v in compiled.to_dict()["sources"].items() if v not in ("default", "derived")}
 
 
+#: cluster.custom_all_reduce left unset: the device's answer, said as derived.
+CUDA_KERNEL = {"cluster.custom_all_reduce": "derived: the cuda platform has a custom all-reduce kernel"}
 AUTO_SINGLE = {
+    **CUDA_KERNEL,
     "parallel.disable_nccl_for_dp_synchronization": "derived: async scheduling is on",
     "parallel.distributed_executor_backend": "derived: a single worker (world_size_across_dp == 1)",
     "scheduler.async_scheduling": "derived: auto: the uni executor supports it",
 }
 AUTO_MP = {
+    **CUDA_KERNEL,
     "parallel.disable_nccl_for_dp_synchronization": "derived: async scheduling is on",
     "parallel.distributed_executor_backend": "derived: more than one worker, no Ray placement group",
     "scheduler.async_scheduling": "derived: auto: the mp executor supports it",

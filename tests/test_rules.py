@@ -364,8 +364,8 @@ CASES: list[object] = [
         '[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0]\ntensor_parallel_size = 2\n'
         'distributed_executor_backend = "ray"\n[cluster]\nray_installed = true\n',
         "c.toml:2:1: parallel.numa_bind: vLLM binds only the EngineCore processes under the ray executor (its "
-        "workers are Ray actors) (got true); bind those processes yourself (pconf exec --bind, pconf launch) or use "
-        "the mp executor [numa.not_bound]",
+        "workers are Ray actors) (got true); use the mp executor for bound workers, or bind those processes outside "
+        "vLLM (numactl, taskset) [numa.not_bound]",
         '[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0]\ntensor_parallel_size = 2\n'
         'distributed_executor_backend = "mp"\n',
     ), id="numa.not_bound-ray"),
@@ -374,7 +374,7 @@ CASES: list[object] = [
         '[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0]\ntensor_parallel_size = 2\n'
         'distributed_executor_backend = "external_launcher"\n',
         "c.toml:2:1: parallel.numa_bind: vLLM binds no process under external_launcher (torchrun starts them all) "
-        "(got true); bind those processes yourself (pconf exec --bind, pconf launch) or use the mp executor "
+        "(got true); use the mp executor for bound workers, or bind those processes outside vLLM (numactl, taskset) "
         "[numa.not_bound]",
         '[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0]\n',
     ), id="numa.not_bound-external-launcher"),

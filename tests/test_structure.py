@@ -198,6 +198,7 @@ RESOLVED_DEFAULTS: dict[str, tuple[Any, str]] = {
     "parallel.distributed_executor_backend": ("uni", "a single worker resolves an unset backend to uni (§6 step 8)"),
     "parallel.disable_nccl_for_dp_synchronization": (True, "unset follows async scheduling, which is on (§10.1)"),
     "scheduler.async_scheduling": (True, '"auto" resolves to on for the uni executor (§10.1)'),
+    "cluster.custom_all_reduce": (True, "unset follows the device: cuda has vLLM's custom all-reduce kernel"),
 }
 
 #: Every type kind (spec §2-§3 types; pconf's strict spelling).

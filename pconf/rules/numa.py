@@ -203,8 +203,8 @@ def _numa_not_bound(r: ResolvedConfig) -> Issue | None:
     bound = vllm_binds(r.parallel)
     if not bound.reason:
         return None
-    return found(par("numa_bind"), bound.reason, "bind those processes yourself (pconf exec --bind, "
-                 "pconf launch) or use the mp executor", True)
+    return found(par("numa_bind"), bound.reason, "use the mp executor for bound workers, or bind those "
+                 "processes outside vLLM (numactl, taskset)", True)
 
 
 @rule("numa.topology_duplicate_node", _NUMA)
