@@ -7,8 +7,9 @@ lets it watch ranks join and outlive a rank that dies; otherwise global rank 0 h
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from torch._C._distributed_c10d import Store, TCPStore
@@ -19,6 +20,8 @@ from pconf.netaddr import host_port
 from pconf.plan import Plan
 
 HOSTED_ENV = "PCONF_STORE_HOSTED"
+#: How long past the timeout a connect to the store may take before pconf gives up on it itself.
+CONNECT_GRACE = 1.0
 POLL_SECONDS = 0.05
 
 
@@ -49,10 +52,36 @@ def host_store(plan: Plan, timeout: float) -> TCPStore:
     """Start the store server at the world address (for a launcher or global rank 0); Fault when the port is taken
     or the address is not this host's."""
     addr, port = world_address(plan)
+    not_here = _not_this_hosts(addr)
+    if not_here:  # the store's server would listen, then wait on itself at an address that never answers
+        raise Fault(f"cannot host the rendezvous store at {host_port(addr, port)}: {not_here}",
+                    f"run node 0's launcher on the host whose address is {addr} (master_addr, or "
+                    "data_parallel_master_ip for a DP run on vLLM's one-node rendezvous)")
     try:
         return TCPStore(addr, port, None, True, timedelta(seconds=timeout), wait_for_workers=False)
     except DistError as exc:
         raise store_fault(exc, plan, timeout, hosting=True) from None
+
+
+def _not_this_hosts(addr: str) -> str | None:
+    """Why ``addr`` is not an address of this host (binding a socket to it says so at once), or None."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(addr, None, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"{addr} does not resolve ({exc.strerror or exc})"
+    for family, kind, proto, _, sockaddr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            try:
+                probe.bind((sockaddr[0], 0, *sockaddr[2:]))
+            except OSError as exc:
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    continue
+                return None  # another reason: let the store say what it is
+            return None
+    return f"{addr} is not an address of this host"
 
 
 def hosts_store(rank: int) -> bool:
@@ -88,9 +117,32 @@ def connect_store_client(plan: Plan, timeout: float) -> TCPStore:
     nobody answers at the world address within ``timeout``."""
     addr, port = world_address(plan)
     try:
-        return TCPStore(addr, port, None, False, timedelta(seconds=timeout), wait_for_workers=False)
-    except DistError as exc:
+        return within(timeout + CONNECT_GRACE, lambda: TCPStore(addr, port, None, False, timedelta(seconds=timeout),
+                                                                 wait_for_workers=False))
+    except (DistError, TimeoutError) as exc:
         raise store_fault(exc, plan, timeout, hosting=False) from None
+
+
+def within(seconds: float, make: Callable[[], TCPStore]) -> TCPStore:
+    """``make()``, given up on after ``seconds`` (TimeoutError): torch's client retries its connect with the
+    whole timeout for each try, so a store nobody answers would take twice the timeout or more. The attempt left
+    behind runs out in a daemon thread."""
+    outcome: list[TCPStore | BaseException] = []
+
+    def attempt() -> None:
+        try:
+            outcome.append(make())
+        except BaseException as exc:  # handed to the caller below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=attempt, name="pconf-store-connect", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        raise TimeoutError(f"timed out after {seconds:.0f} s")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
 
 
 def store_fault(exc: BaseException, plan: Plan, timeout: float, *, hosting: bool) -> Fault:

@@ -115,7 +115,7 @@ def test_unreachable_head_over_veth(no_leftovers: Path, two_namespaces: tuple[st
     assert (result.returncode, result.stdout) == (3, ""), result.stderr
     [line] = result.stderr.splitlines()
     assert line.startswith(f"pconf launch: cannot reach the rendezvous store at {addr0}:{port} within 5 s (")
-    assert elapsed < 5 + 10
+    assert elapsed < 5 + 15  # torch's default wait would be 600 s; a loaded machine needs the slack
 
 
 def _ipv6_loopback() -> bool:
