@@ -27,6 +27,7 @@ _EXPORTS = {
     "SchemaError": "pconf.errors",
     "RuleError": "pconf.errors",
     "PconfError": "pconf.errors",
+    "Fault": "pconf.errors",
     "Issue": "pconf.errors",
     "Location": "pconf.errors",
     "Document": "pconf.schema",
@@ -52,6 +53,7 @@ __all__ = [
     "EPLBConfig",
     "Explanation",
     "Factor",
+    "Fault",
     "GraphHash",
     "Issue",
     "LoadError",
@@ -73,7 +75,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from pconf.compile import Compiled, Explanation, compile_dict, compile_files, plan_files
-    from pconf.errors import ConfigError, Issue, LoadError, Location, PconfError, RuleError, SchemaError
+    from pconf.errors import ConfigError, Fault, Issue, LoadError, Location, PconfError, RuleError, SchemaError
     from pconf.hashing import FACTOR_NAMES, Factor, GraphHash, graph_hash
     from pconf.plan import Plan, RankInfo
     from pconf.resolve import Derived, ResolvedConfig

@@ -21,7 +21,7 @@ from pconf.load.model import find_cached_config, read_model_config
 from pconf.load.overrides import overrides_layer
 from pconf.merge import Merged, Setting, merge
 from pconf.model import FACT_NAMES, ModelFacts, model_facts
-from pconf.resolve import ResolvedConfig, read_env, resolve
+from pconf.resolve import ResolvedConfig, platform_custom_all_reduce, read_env, resolve
 from pconf.rules import check_all
 from pconf.schema import DERIVED_FIELDS, Document, ModelSection
 from pconf.structure import structure
@@ -53,8 +53,8 @@ class Compiled:
 
     def to_dict(self) -> dict[str, Any]:
         """The document ``pconf compile --format json`` prints: ``{graph_hash, vllm_version, parallel, scheduler,
-        cluster, derived, sources}``, keys in schema order (the derived fields at their place in vLLM's order);
-        the keys of the file's vLLM release only."""
+        cluster, serve, derived, sources}``, keys in schema order (the derived fields at their place in vLLM's
+        order); the keys of the file's vLLM release only."""
         r = self.resolved
         keys = frozenset(r.profile.fields())
         parallel: dict[str, Any] = {}
@@ -70,15 +70,17 @@ class Compiled:
             "vllm_version": r.profile.name,
             "parallel": parallel,
             "scheduler": {"async_scheduling": r.async_scheduling},
-            "cluster": plain(attrs.asdict(r.document.cluster)),  # plain: the topology holds tuples of tables
+            "cluster": {**plain(attrs.asdict(r.document.cluster)),  # plain: the topology holds tuples of tables
+                        "custom_all_reduce": platform_custom_all_reduce(r.document.cluster.custom_all_reduce,
+                                                                        r.document.cluster.device)},
+            "serve": plain(attrs.asdict(r.document.serve)),
             "derived": {name: properties[name] for name in r.profile.behaviour.derived_properties},
         }
         if r.model is not None:  # only with a [model] table: documents without one keep their shape
             doc["model"] = r.model.as_dict()
         sources: dict[str, str] = {}
         for path in leaf_paths({k: v for k, v in doc.items() if k not in ("graph_hash", "vllm_version")}):
-            derived = path[0] == "derived" or (path[0] == "parallel" and path[1] in DERIVED_FIELDS)
-            sources[format_path(path)] = "derived" if derived else self.source(path)
+            sources[format_path(path)] = "derived" if _is_derived(path) else self.source(path)
         sources["vllm_version"] = self.source(("vllm_version",))
         doc["sources"] = sources
         return doc
@@ -142,8 +144,7 @@ class Compiled:
             raise LoadError([Issue(parse_dotted(key) or (key,), Location.argument("<command line>"),
                                    "explain.unknown_key", "unknown key", hint)])
         chain = self.merged.chains.get(path, ())
-        derived = path[0] == "derived" or (path[0] == "parallel" and path[1] in DERIVED_FIELDS)
-        source = "derived" if derived else self.source(path)
+        source = "derived" if _is_derived(path) else self.source(path)
         return Explanation(format_path(path), node, chain, source)
 
 
@@ -156,6 +157,14 @@ def _of_release(table: dict[str, Any], keys: frozenset[str], prefix: str) -> dic
             out[key] = _of_release(value, keys, path + ".") if isinstance(value, dict) and any(
                 k.startswith(path + ".") for k in keys) else value
     return out
+
+
+def _is_derived(path: KeyPath) -> bool:
+    """Whether a key of the compiled document is computed (``derived.*``, ``parallel.world_size``, ...); a table
+    (``parallel``) is not."""
+    if path[:1] in (("derived",), ("graph_hash",)):
+        return True
+    return path[:1] == ("parallel",) and len(path) > 1 and path[1] in DERIVED_FIELDS
 
 
 def compile_files(
@@ -274,7 +283,8 @@ def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None, model: M
     document = structure(merged)
     if model is None:
         model = read_model(document, merged)
-    resolved = resolve(document, read_env(env) if env is not None else None, model)
+    written = frozenset(path for path, chain in merged.chains.items() if not chain[-1].is_reset)
+    resolved = resolve(document, read_env(env) if env is not None else None, model, written.__contains__)
     compiled = Compiled(resolved, merged, ())
     issues = check_all(resolved, compiled.rule_location)
     errors = [i for i in issues if i.severity == "error"]

@@ -208,7 +208,20 @@ class RuleError(ConfigError):
     """Fields are individually fine but break a rule across fields (vLLM's checks)."""
 
 
-for _cls in (PconfError, ConfigError, LoadError, SchemaError, RuleError):
+class Fault(PconfError, RuntimeError):
+    """An environment fault while running a plan: the rendezvous store is unreachable or its port is taken, ranks
+    did not join in time, a peer died. Not the configuration's fault, nor a bug: ``message`` says what happened
+    (naming ``address:port`` where there is one) and ``hint`` what to check. The command line exits 3."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        self.message, self.hint = message, hint
+        super().__init__(f"{message}; {hint}" if hint else message)
+
+    def __reduce__(self) -> tuple[type[Fault], tuple[str, str]]:
+        return (type(self), (self.message, self.hint))
+
+
+for _cls in (PconfError, ConfigError, LoadError, SchemaError, RuleError, Fault):
     _cls.__module__ = "pconf"
 
 

@@ -15,12 +15,13 @@ Two modes (spec §6):
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
+from pconf.engine_args import default_written, launch_values
 from pconf.errors import Location
 from pconf.keypath import KeyPath
 from pconf.model import ModelFacts
@@ -44,7 +45,9 @@ class VllmEnv:
 @attrs.frozen(kw_only=True)
 class Derived:
     """vLLM's derived properties of a ParallelConfig (spec §8), plus ``use_all2all``: expert parallelism on and
-    DP > 1, the device communicator's rule for running MoE all-to-all on the EP group.
+    DP > 1, the device communicator's rule for running MoE all-to-all on the EP group; and ``nodes``, the nodes the
+    deployment spans (``nnodes``, or ``data_parallel_size / data_parallel_size_local`` in vLLM's DP-only
+    multi-node form: ``pconf.engine_args``).
 
     A property that would raise in vLLM (division by zero) is None here; ``pconf.rules`` reports it.
     """
@@ -63,6 +66,7 @@ class Derived:
     dp_master_port_picked_at_runtime: bool
     pcp_shard_decode_requests: bool = False
     eplb_migration_batching_enabled: bool = False
+    nodes: int = 1
 
 
 @attrs.frozen(kw_only=True)
@@ -125,9 +129,12 @@ class _EnvReader:
         return default if value is None else bool(value)
 
 
-def resolve(document: Document, env: VllmEnv | None = None, model: ModelFacts | None = None) -> ResolvedConfig:
+def resolve(document: Document, env: VllmEnv | None = None, model: ModelFacts | None = None,
+            written: Callable[[KeyPath], bool] | None = None) -> ResolvedConfig:
     """Resolve a document; ``env`` switches on vLLM-environment mode (see the module docstring); ``model`` holds
-    the facts of its ``[model]`` table (``pconf.model.model_facts``)."""
+    the facts of its ``[model]`` table (``pconf.model.model_facts``). ``written(path)`` says whether the files set
+    a key (``pconf.engine_args``: launch values fill in only what they leave unset); None: every value other than
+    vLLM's default counts as set."""
     p, cluster = document.parallel, document.cluster
     profile = PROFILES[document.vllm_version]
     facts = profile.behaviour
@@ -174,6 +181,12 @@ def resolve(document: Document, env: VllmEnv | None = None, model: ModelFacts | 
                   reader.number("VLLM_DP_MASTER_PORT"), 0)
     across = world_size * dp_size
 
+    # 2b. Launch values EngineArgs fills in, the nodes of the deployment, node 0's address (pconf.engine_args).
+    launch = launch_values(document, env is not None, written or default_written(document))
+    for key, value in launch.changes.items():
+        if key not in changes:  # a value vLLM-environment mode took from the environment stays
+            derive(key, value, launch.why[key])
+
     # 3. Executor backend (spec §6 steps 7-8).
     backend = p.distributed_executor_backend
     if backend is None:
@@ -196,12 +209,17 @@ def resolve(document: Document, env: VllmEnv | None = None, model: ModelFacts | 
         changes["eplb_config"] = eplb
     batch_invariant = (env is not None and facts.custom_all_reduce_off_batch_invariant
                        and reader.flag("VLLM_BATCH_INVARIANT", False))
+    if cluster.custom_all_reduce is None:
+        has_it = platform_custom_all_reduce(None, cluster.device)
+        origins[("cluster", "custom_all_reduce")] = Location.derived(
+            f"the {cluster.device} platform {'has a' if has_it else 'has no'} custom all-reduce kernel")
     if not p.disable_custom_all_reduce:
         if batch_invariant:
             changes["disable_custom_all_reduce"] = True
             origins[("parallel", "disable_custom_all_reduce")] = Location.env("VLLM_BATCH_INVARIANT")
-        elif not cluster.custom_all_reduce:
-            derive("disable_custom_all_reduce", True, "the platform has no custom all-reduce kernel")
+        elif not platform_custom_all_reduce(cluster.custom_all_reduce, cluster.device):
+            derive("disable_custom_all_reduce", True, f"the {cluster.device} platform has no custom all-reduce "
+                   "kernel" + (" (cluster.custom_all_reduce)" if cluster.custom_all_reduce is not None else ""))
         elif p.nnodes > 1 and facts.custom_all_reduce_off_multinode:
             derive("disable_custom_all_reduce", True, "multi-node (nnodes > 1)")
     if p.numa_bind is None and (p.numa_bind_nodes is not None or p.numa_bind_cpus is not None):
@@ -232,6 +250,10 @@ def resolve(document: Document, env: VllmEnv | None = None, model: ModelFacts | 
     if facts.nccl_dp_sync_with_fault_tolerance and p.enable_fault_tolerance \
             and not changes.get("disable_nccl_for_dp_synchronization", p.disable_nccl_for_dp_synchronization):
         derive("disable_nccl_for_dp_synchronization", True, "fault tolerance is on")
+    if cluster.device == "cpu" and async_on:  # the CPU platform turns it off after VllmConfig decided it above
+        async_on = False
+        origins[("scheduler", "async_scheduling")] = Location.derived(
+            "the cpu platform turns async scheduling off (after the DP-sync flag followed it)")
 
     parallel = attrs.evolve(p, **changes)
     return ResolvedConfig(
@@ -242,7 +264,7 @@ def resolve(document: Document, env: VllmEnv | None = None, model: ModelFacts | 
         async_scheduling=async_on,
         world_size=world_size,
         data_parallel_index=dp_rank,
-        derived=_derived(parallel, facts, world_size, dp_size, backend, port_at_runtime),
+        derived=_derived(parallel, facts, world_size, dp_size, backend, port_at_runtime, launch.nodes),
         dp_branch=dp_branch,
         origins=MappingProxyType(origins),
         backend_supports_async=supports_async,
@@ -317,6 +339,12 @@ def _async_scheduling(document: Document, backend: str, supported: bool, origins
     return supported
 
 
+def platform_custom_all_reduce(declared: bool | None, device: str) -> bool:
+    """Whether the platform has vLLM's custom all-reduce kernel: as declared, else the device's answer (CUDA and
+    ROCm have it; CPU and TPU, like vLLM's base platform, do not)."""
+    return declared if declared is not None else device in ("cuda", "rocm")
+
+
 def backend_supports_async(backend: str, ray_v2_executor: bool) -> bool:
     """Whether vLLM 0.23.0's executor class for ``backend`` supports async scheduling.
 
@@ -345,7 +373,7 @@ def _eplb_communicator(document: Document, order: tuple[str, ...]) -> tuple[EPLB
 
 
 def _derived(p: ParallelConfig, facts: Behaviour, world_size: int, dp: int, backend: str,
-             port_at_runtime: bool) -> Derived:
+             port_at_runtime: bool, nodes: int) -> Derived:
     ep = p.enable_expert_parallel
     a2a = p.all2all_backend
     nnodes_within_dp: int | None = 1
@@ -374,4 +402,5 @@ def _derived(p: ParallelConfig, facts: Behaviour, world_size: int, dp: int, back
         dp_master_port_picked_at_runtime=port_at_runtime,
         pcp_shard_decode_requests=pcp > 1 and p.decode_context_parallel_size == 1,
         eplb_migration_batching_enabled=p.eplb_config.use_async and p.eplb_config.enable_migration_batching,
+        nodes=nodes,
     )

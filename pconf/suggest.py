@@ -31,12 +31,16 @@ from pconf.schema.parallel import MAX_PARALLEL_SIZE
 
 #: The node size ``suggest`` assumes when none is given (capped at the number of GPUs).
 DEFAULT_DEVICES_PER_NODE = 8
+#: Node 0's address while a multi-node layout is checked (TEST-NET-1, RFC 5737): the layout does not depend on it,
+#: and the documents ``suggest`` returns leave it out (the deployment supplies it).
+CHECK_ADDRESS = "192.0.2.1"
 
 
 @dataclass(frozen=True)
 class Layout:
     """One layout that compiles and plans to exactly the GPUs asked for: its sizes, how it sits on the nodes,
-    why it ranks where it does, and the document that compiles to it."""
+    why it ranks where it does, and the document that compiles to it (over several nodes, once node 0's address
+    is added: ``parallel.master_addr`` or ``[cluster.network].node_addresses``)."""
 
     tp: int
     pp: int
@@ -79,8 +83,9 @@ def suggest(gpus: int, model_config: str | os.PathLike[str], devices_per_node: i
     refused: set[str] = set()
     for candidate in _candidates(gpus, per_node, facts):
         doc = _document(candidate, per_node, path)
+        checked = {**doc, "parallel": {**doc["parallel"], "master_addr": CHECK_ADDRESS}} if candidate[5] > 1 else doc
         try:
-            plan = compile_dict(doc, model=facts).plan()
+            plan = compile_dict(checked, model=facts).plan()
         except ConfigError as exc:
             refused.update(issue.rule for issue in exc.issues)
             continue

@@ -77,7 +77,8 @@ class TestCompile:
                               '    "tensor_parallel_size": 2,\n')
         assert out.endswith("\n  }\n}\n")
         doc = json.loads(out)
-        assert list(doc) == ["graph_hash", "vllm_version", "parallel", "scheduler", "cluster", "derived", "sources"]
+        assert list(doc) == ["graph_hash", "vllm_version", "parallel", "scheduler", "cluster", "serve", "derived",
+                             "sources"]
         assert list(doc["parallel"])[: len(PARALLEL_HEAD)] == PARALLEL_HEAD
         assert doc["parallel"]["distributed_executor_backend"] == "mp"
         assert doc["sources"]["parallel.tensor_parallel_size"] == "c.toml:2:1"
@@ -275,7 +276,7 @@ class TestExplain:
             "key": "cluster",
             "value": {"device": "cuda", "devices_per_node": 4, "custom_all_reduce": True, "nixl_available": False,
                       "ray_installed": False, "ray_initialized": False, "ray_placement_group": False,
-                      "topology": None},
+                      "topology": None, "network": {"node_addresses": None, "socket_ifname": None, "ib_hca": None}},
             "source": "c.toml:1:2",
             "layers": [],
         }

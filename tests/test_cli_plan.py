@@ -83,7 +83,7 @@ class TestTable:
         assert out == (
             f"8 ranks on 1 node (8 per node); DP=2 PP=1 PCP=1 TP=4 DCP=1; {hash_of(CLUSTER)}\n"
             + CLUSTER_ROWS + CLUSTER_GROUPS
-            + "ports: world rendezvous 127.0.0.1:29501; DP group 127.0.0.1:29500; DP RPC 29550\n")
+            + "ports: world rendezvous 127.0.0.1:29501; DP group 127.0.0.1:29500; DP RPC 29550; API server 8000\n")
 
     def test_dense_example(self, capsys: pytest.CaptureFixture[str]) -> None:
         """A dense model shows '-' for the EP coordinate and says it has no EP group; no DP ports without DP."""
@@ -100,7 +100,7 @@ class TestTable:
             "  ep   none (the model is dense: no expert-parallel group)\n"
             "  dcp  8 of 1: [0] [1] [2] [3] ...\n"
             "  pcp  8 of 1: [0] [1] [2] [3] ...\n"
-            "ports: world rendezvous 127.0.0.1:29501\n")
+            "ports: world rendezvous 127.0.0.1:29501; API server 8000\n")
 
     def test_node(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--node 1 of the 2-node example lists only node 1's rows, under the whole plan's header and groups."""
@@ -117,7 +117,7 @@ class TestTable:
             "  ep   1 of 16: [0-15]\n"
             "  dcp  16 of 1: [0] [1] [2] [3] ...\n"
             "  pcp  16 of 1: [0] [1] [2] [3] ...\n"
-            "ports: world rendezvous 10.0.0.1:29501; DP group 10.0.0.1:29500; DP RPC 29550\n")
+            "ports: world rendezvous 10.0.0.1:29501; DP group 10.0.0.1:29500; DP RPC 29550; API server 8000\n")
 
     def test_rank(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--rank 5 prints the rank's coordinates and the members of each of its groups."""
@@ -141,7 +141,7 @@ class TestTable:
         code, out, _ = call(capsys, CLUSTER, "--vllm-env")
         assert code == 0
         assert out.splitlines()[-1] == ("ports: world rendezvous picked at run time; DP group 127.0.0.1, port "
-                                        "picked at run time; DP RPC 29550")
+                                        "picked at run time; DP RPC 29550; API server 8000")
 
 
 class TestJson:
@@ -237,13 +237,14 @@ class TestRangeErrors:
         assert call(capsys, CLUSTER, *args) == (2, "", f"pconf plan: {message}\n")
 
     def test_config_error(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-        """A plan-stage error exits 2 listing the issue and the count, no traceback."""
+        """A deployment error exits 2 listing the issue and the count, no traceback."""
         path = tmp_path / "d.toml"
         path.write_text("[parallel]\ndata_parallel_size = 2\ndata_parallel_master_port = 65535\n", encoding="utf-8")
         code, out, err = call(capsys, str(path))
         assert (code, out) == (2, "")
-        assert err == (f"{path}:3:1: parallel.data_parallel_master_port: port 65536 is outside 1..65535 (got 65536); "
-                       "choose a port below 65535 (the DP ports take the next one too) [plan.port_range]\n"
+        assert err == (f"{path}:3:1: parallel.data_parallel_master_port: port 65536 "
+                       "(parallel.data_parallel_master_port + 1, which the run takes too) is outside 1..65535 (got "
+                       "65535); choose a lower port (the ports after it are taken too) [plan.port_range]\n"
                        "pconf: 1 error\n")
 
 

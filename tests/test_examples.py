@@ -121,6 +121,7 @@ class TestClusterExample:
             "num_ubatches": 0,
             "use_ray": False,
             "dp_master_port_picked_at_runtime": False,
+            "nodes": 1,
         }
 
     def test_sources(self) -> None:

@@ -4,11 +4,13 @@ Documents are built from the schema's own field metadata (types, bounds, choices
 extreme numbers and unknown keys; the examples are mutated byte by byte. Every suite runs 2,000 examples in
 the ci profile (``PCONF_TEST_PROFILE=ci``), 200 in the default dev profile (``tests/profiles.py``).
 
-- ``compile_dict`` returns or raises ``ConfigError``; a compiled document prints, hashes and plans (or refuses
-  to plan with a ConfigError);
+- ``compile_dict`` returns or raises ``ConfigError``; a compiled document prints, hashes and plans (what compiles
+  can be planned: the plan's checks run while compiling), and its ``vllm serve`` lines render;
 - ``pconf validate`` on the same documents written as TOML or YAML files exits 0 or 2, without a traceback;
 - mutations of every file under ``examples/`` (a line dropped or doubled, a value of another type, the file
   cut short, random bytes) exit 0 or 2, without a traceback;
+- every command that compiles (``compile``, ``validate``, ``hash``, ``explain`` with any key, ``plan`` in every
+  format), over every example with random ``--set`` overrides, exits 0, 1 or 2 without a traceback;
 - compiling is deterministic: the same document twice gives the same ``to_dict()`` and the same JSON bytes,
   also in fresh processes with different ``PYTHONHASHSEED``;
 - the TOML and the YAML rendering of one document compile to the same result and graph hash, or fail with the
@@ -189,10 +191,12 @@ def exercise(compiled: pconf.Compiled) -> None:
     str(compiled.graph_hash)
     compiled.explain("parallel.tensor_parallel_size")
     if compiled.resolved.derived.world_size_across_dp <= PLAN_RANKS:
-        with contextlib.suppress(pconf.ConfigError):
-            plan = compiled.plan()
-            plan.env(0)
-            plan.to_dict()
+        plan = compiled.plan()  # one check set: what compiles can be planned (no ConfigError here)
+        plan.env(0)
+        plan.to_dict()
+        from pconf.emit.vllm import vllm_text
+
+        vllm_text(plan)
 
 
 # -- compile_dict ---------------------------------------------------------------------------------------------------
@@ -294,6 +298,51 @@ class TestValidateFiles:
             write_yaml(path := scratch / "cluster.yaml", doc)
         code, _, err = run_cli(["validate", str(path)])
         assert_clean_exit(code, err)
+
+
+# -- every command line that compiles ----------------------------------------------------------------------------------
+
+#: Keys for ``pconf explain``: every key of the format (tables too), the compiled document's other sections, and
+#: shapes that are not keys at all.
+EXPLAIN_KEYS = st.one_of(
+    st.sampled_from([".".join(path) for path in PATHS]),
+    st.sampled_from(["parallel", "cluster", "scheduler", "serve", "derived", "graph_hash", "sources",
+                     "cluster.network", "cluster.topology", "derived.nodes", "parallel.eplb_config",
+                     "parallel.numa_bind_nodes[0]", "[0]", "parallel.", ".x", "x..y", "~parallel", ""]),
+    st.text(max_size=10),
+)
+#: What follows ``pconf COMMAND FILE``: each command that compiles, with its options.
+COMMAND_LINES = st.sampled_from([
+    ["compile"], ["compile", "--format", "toml"], ["compile", "--format", "yaml"], ["validate"], ["hash"],
+    ["hash", "--json"], ["plan"], ["plan", "--format", "json"], ["plan", "--format", "vllm"],
+    ["plan", "--format", "vllm", "--node", "1"], ["plan", "--format", "env", "--rank", "1"], ["plan", "--node", "0"],
+    ["explain"], ["explain", "--json"],
+])
+
+
+class TestCommandLines:
+    @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(COMMAND_LINES, st.sampled_from(EXAMPLES), st.lists(OVERRIDE_TEXT, max_size=3), EXPLAIN_KEYS)
+    @example(["explain"], ROOT / "examples" / "cluster.toml", [], "parallel")
+    @example(["explain"], ROOT / "examples" / "cluster.toml", [], "cluster")
+    @example(["plan"], ROOT / "examples" / "cluster.toml", ["parallel.tensor_parallel_size=8"], "")
+    @example(["validate"], ROOT / "examples" / "tp8.toml", ["parallel.data_parallel_rpc_port=70000"], "")
+    @example(["hash"], ROOT / "examples" / "cluster.toml", ["cluster.devices_per_node=0"], "")
+    @example(["compile"], ROOT / "examples" / "tp-pp-2node.toml", ['parallel.master_addr="::1"'], "")
+    def test_exit_0_1_or_2(self, command: list[str], path: Path, overrides: list[str], key: str) -> None:
+        """Any command line over an example, with any overrides (and any key for explain), exits 0, 1 or 2 with
+        no traceback and no internal error: a bad value is a config error, never a crash."""
+        argv = [command[0], str(path), *command[1:]]
+        if command[0] == "explain":
+            argv = ["explain", str(path), key, *command[1:]]
+        argv += [arg for text in overrides for arg in (f"--set={text}",)]
+        try:
+            code, _, err = run_cli(argv)
+        except SystemExit as exc:  # argparse refusing the command line: a usage error, exit 2
+            code, err = int(exc.code or 0), ""
+        assert code in (0, 1, 2), err
+        assert "Traceback" not in err, err
+        assert "internal error" not in err, err
 
 
 # -- mutations of the examples -----------------------------------------------------------------------------------------

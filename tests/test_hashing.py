@@ -162,7 +162,8 @@ class TestStability:
     ])
     def test_every_rank_of_a_deployment_agrees(self, per_rank: dict[str, int]) -> None:
         """Per-rank and per-process fields are not factors: every rank of one deployment gets the same hash."""
-        base = {"tensor_parallel_size": 2, "data_parallel_size": 2, "nnodes": 2, "enable_expert_parallel": True}
+        base = {"tensor_parallel_size": 2, "data_parallel_size": 2, "nnodes": 2, "enable_expert_parallel": True,
+                "master_addr": "10.0.0.1", "data_parallel_master_ip": "10.0.0.1"}
         assert hash_of({"parallel": {**base, **per_rank}}) == hash_of({"parallel": base})
 
 
@@ -178,6 +179,7 @@ PAIR_CONTEXT: dict[str, tuple[dict[str, Any], str]] = {
     "p0032": ({"nnodes": 2, "tensor_parallel_size": 2}, "node_rank must be below nnodes"),
     "p0033": ({"tensor_parallel_size": 2}, "DP × PP × TP must be divisible by nnodes"),
     "p0182": ({"nnodes": 2}, "node_rank must be below nnodes"),
+    "p0104": ({"nnodes": 4}, "DP = 4 replicas of 16 ranks fit no 16-GPU node: four nodes"),
     "p0150": ({"tensor_parallel_size": 1, "prefill_context_parallel_size": 1, "decode_context_parallel_size": 1},
               "numa_bind_nodes must cover the GPU indices the workers use"),
     "p0151": ({"tensor_parallel_size": 1, "pipeline_parallel_size": 1, "prefill_context_parallel_size": 1,
@@ -187,6 +189,9 @@ PAIR_CONTEXT: dict[str, tuple[dict[str, Any], str]] = {
 
 def pair_docs(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     extra = PAIR_CONTEXT.get(record["id"], ({}, ""))[0]
+    # A side that spans several nodes needs addresses the nodes reach (network.loopback); not hash factors.
+    changed = {*record["kwargs_a"], *record["kwargs_b"]}
+    extra = {**{key: "10.0.0.1" for key in ("master_addr", "data_parallel_master_ip") if key not in changed}, **extra}
     cluster = cluster_of(record["platform"])
     a = {"parallel": {**record["kwargs_a"], **extra}, "cluster": cluster}
     b = {"parallel": {**record["kwargs_b"], **extra}, "cluster": cluster}
@@ -240,7 +245,7 @@ ALTERNATIVES: dict[str, list[Any]] = {
     "placement_group": ["pg"], "distributed_executor_backend": ["mp", "my.pkg.Exec"], "worker_cls": ["w.W"],
     "sd_worker_cls": ["s.S"], "worker_extension_cls": ["e.E"], "master_addr": ["10.1.1.1"], "master_port": [5],
     "node_rank": [1], "nnodes": [2], "numa_bind": [False], "numa_bind_nodes": [[0, 1]], "numa_bind_cpus": [["0-3"]],
-    "distributed_timeout_seconds": [60, 0], "cpu_distributed_timeout_seconds": [-1], "rank": [7],
+    "distributed_timeout_seconds": [60, 1], "cpu_distributed_timeout_seconds": [30], "rank": [7],
     "dcp_kv_cache_interleave_size": [2, 8], "dcp_comm_backend": ["a2a"], "cp_kv_cache_interleave_size": [4],
     "decode_context_parallel_size": [1, 4],
     "eplb_config.window_size": [5], "eplb_config.step_interval": [6], "eplb_config.num_redundant_experts": [2],

@@ -135,9 +135,9 @@ class TestSchemaContent:
         jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
     def test_top_level(self) -> None:
-        """The document allows the layer keys, the release and the four sections, nothing else."""
+        """The document allows the layer keys, the release and the five sections, nothing else."""
         assert list(SCHEMA["properties"]) == ["extends", "reset", "vllm_version", "parallel", "scheduler", "cluster",
-                                              "model"]
+                                              "model", "serve"]
         assert SCHEMA["type"] == "object"
         assert SCHEMA["additionalProperties"] is False
         assert {k: v for k, v in SCHEMA["properties"]["extends"].items() if "escription" not in k} == {
@@ -335,6 +335,9 @@ class TestReference:
     def test_every_rule(self) -> None:
         """Every rule across keys has a row with its severity, vLLM's place and its requirement."""
         for r in RULES:
+            if r.source.startswith("pconf: "):
+                assert f"| `{r.id}` | {r.severity} | pconf's own: {r.source.removeprefix('pconf: ')} |" in self.TEXT
+                continue
             name, _, detail = r.source.removeprefix("vLLM ").partition(" ")
             assert f"| `{r.id}` | {r.severity} | `{name}`{' ' + detail if detail else ''} |" in self.TEXT, r.id
             assert r.doc.replace("|", "\\|") in self.TEXT
@@ -357,7 +360,7 @@ class TestReference:
         for module in ("structure.py", "schema/checks.py"):
             tree = ast.parse((ROOT / "pconf" / module).read_text())
             ids |= {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-                    and re.fullmatch(r"(schema|numa|eplb)\.[a-z_]+", n.value)}
+                    and re.fullmatch(r"(schema|numa|eplb|network)\.[a-z_]+", n.value)}
         assert ids == set(field_check_rules())
 
 
@@ -422,13 +425,16 @@ VALID: list[Any] = [
      "cluster": {"device": "cpu", "devices_per_node": 4, "custom_all_reduce": False}},
     {"cluster": {"device": "rocm", "nixl_available": True}},
     {"cluster": {"device": "tpu", "devices_per_node": 4, "ray_initialized": False, "ray_placement_group": False}},
-    {"cluster": {"devices_per_node": 0}},
     par(tensor_parallel_size=8, pipeline_parallel_size=2, nnodes=2, node_rank=1, master_addr="10.0.0.1",
         master_port=29501),
     par(data_parallel_size=16, data_parallel_size_local=8, nnodes=2, node_rank=0, is_moe_model=True,
-        enable_expert_parallel=True),
+        enable_expert_parallel=True, master_addr="10.0.0.1"),
     par(data_parallel_size=4, data_parallel_size_local=2, nnodes=2, data_parallel_hybrid_lb=True,
-        is_moe_model=True),
+        is_moe_model=True, master_addr="fd00::1"),
+    {"parallel": {"data_parallel_size": 4, "data_parallel_size_local": 2},
+     "cluster": {"network": {"node_addresses": ["10.0.0.1", "10.0.0.2"], "socket_ifname": "eth0",
+                             "ib_hca": "mlx5_0,mlx5_1"}}},
+    {"serve": {"host": "0.0.0.0", "port": 8080, "api_server_count": 2}},
     par(data_parallel_size=4, data_parallel_external_lb=True, data_parallel_rank=3, is_moe_model=True),
     par(data_parallel_rank_local=0),
     par(data_parallel_rank_local=None),
@@ -541,6 +547,9 @@ STRICTER_IN_PCONF: list[tuple[Any, str]] = [
     (par(numa_bind_nodes=[0]), "numa.requires_bind"),  # rules across keys
     (par(enable_eplb=True), "eplb.requires_ep"),
     (par(tensor_parallel_size=6, decode_context_parallel_size=4), "dcp.tp_divisible"),
+    ({"cluster": {"devices_per_node": 0}}, "plan.devices"),  # the deployment checks (pconf.rules.deploy)
+    (par(tensor_parallel_size=16, nnodes=2), "network.loopback"),
+    (par(data_parallel_size=2, data_parallel_rpc_port=8000), "plan.port_collision"),
     ({"extends": "missing.yaml"}, "load.file"),
 ]
 

@@ -18,7 +18,7 @@ PKG = Path(__file__).resolve().parent.parent / "pconf"
 #: The flow of DESIGN.md, stage by stage: a module may import modules of its own stage or an earlier one, never a
 #: later one (docs/architecture.md draws it).
 STAGES: list[set[str]] = [
-    {"keypath", "cpulist", "tree", "_version"},
+    {"keypath", "cpulist", "tree", "_version", "netaddr"},
     {"errors"},
     {"schema"},
     {"versions"},
@@ -26,7 +26,9 @@ STAGES: list[set[str]] = [
     {"merge"},
     {"structure"},
     {"model"},
+    {"engine_args"},
     {"resolve"},
+    {"deployment"},
     {"rules"},
     {"hashing"},
     {"plan"},
@@ -45,17 +47,20 @@ ALLOWED: dict[str, set[str]] = {
     "keypath": set(),
     "cpulist": set(),
     "tree": {"keypath"},
+    "netaddr": set(),
     "errors": {"keypath"},
-    "schema": {"schema", "errors", "keypath", "cpulist"},
+    "schema": {"schema", "errors", "keypath", "cpulist", "netaddr"},
     "versions": {"versions", "schema"},
     "load": {"keypath", "errors", "load"},
     "merge": {"keypath", "errors", "load"},
     "structure": {"schema", "versions", "merge", "keypath", "errors", "cpulist"},
     "model": {"model", "schema", "versions", "keypath", "errors"},
-    "resolve": {"schema", "versions", "keypath", "errors", "model"},
-    "rules": {"resolve", "schema", "versions", "keypath", "errors", "numa.binding", "cpulist", "model"},
+    "engine_args": {"schema", "versions", "keypath"},
+    "resolve": {"schema", "versions", "keypath", "errors", "model", "engine_args"},
+    "deployment": {"resolve", "errors", "keypath", "netaddr"},
+    "rules": {"resolve", "schema", "versions", "keypath", "errors", "numa.binding", "cpulist", "model", "deployment"},
     "hashing": {"resolve", "schema", "versions", "errors"},
-    "plan": {"resolve", "errors", "keypath", "numa.binding", "cpulist", "model"},
+    "plan": {"resolve", "errors", "keypath", "numa.binding", "cpulist", "model", "deployment", "netaddr"},
     "numa": set(),  # the package's lazy re-exports (importlib, not import statements)
     "numa.binding": {"schema", "cpulist"},  # vLLM's rules: pure, reads no host
     "numa.sysfs": {"cpulist", "errors", "numa.binding"},  # the one reader of the host's topology
@@ -66,11 +71,11 @@ ALLOWED: dict[str, set[str]] = {
     "introspect": {"schema", "versions", "structure", "rules", "hashing", "load"},
     "suggest": {"compile", "model", "schema", "errors"},
     "emit": {"compile", "compare", "plan", "hashing", "schema", "versions", "keypath", "errors", "resolve",
-             "numa.binding", "model", "suggest"},
+             "numa.binding", "model", "suggest", "netaddr", "deployment"},
     "cli": {"_version", "cli", "versions", "migrate", "compile", "compare", "emit", "errors", "hashing", "plan",
             "runtime", "introspect", "numa.sysfs", "load", "suggest"},
     "runtime": {"runtime", "plan", "hashing", "resolve", "errors", "keypath", "schema", "compile", "numa.binding",
-                "numa.sysfs", "cpulist"},
+                "numa.sysfs", "cpulist", "netaddr"},
     "__init__": {"_version", "compile", "errors", "schema", "resolve", "hashing", "plan"},
     "__main__": {"cli"},
 }
@@ -120,6 +125,8 @@ def runtime_imports(tree: ast.Module) -> list[str]:
             return
         if isinstance(node, ast.Import):
             names.extend(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module == "pconf" and node.level == 0:
+            names.extend(f"pconf.{a.name}" for a in node.names)  # `from pconf import deployment`: a submodule
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.append(node.module)
         for child in ast.iter_child_nodes(node):

@@ -336,6 +336,7 @@ class TestIdentity:
         assert {v for k, v in sources.items() if not k.startswith("derived.")} == {
             "default", "derived", "derived: a single worker (world_size_across_dp == 1)",
             "derived: async scheduling is on", "derived: auto: the uni executor supports it",
+            "derived: the cuda platform has a custom all-reduce kernel",
         }
 
 

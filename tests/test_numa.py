@@ -273,7 +273,7 @@ class TestProbeLayer:
 
     def test_set_overrides_probe(self, tmp_path: Path) -> None:
         """--set applies after the probe, so it can still correct a probed fact."""
-        (tmp_path / "c.toml").write_text("[parallel]\nnuma_bind = true\n")
+        (tmp_path / "c.toml").write_text("[parallel]\nnuma_bind = true\ntensor_parallel_size = 2\n")
         compiled = compile_files([tmp_path / "c.toml"], ["cluster.topology.gpus=[1, 1, 1, 1, 0, 0, 0, 0]"],
                                  probe_topology=TREES / "two-socket-8gpu")
         assert compiled.source(("cluster", "topology", "gpus")) == (
@@ -527,7 +527,8 @@ class TestPlanBinding:
     def test_multi_node_dp(self) -> None:
         """Two nodes with two DP ranks each: every node's workers use GPU indices 0-3 again."""
         plan = plan_of({"tensor_parallel_size": 2, "data_parallel_size": 4, "data_parallel_size_local": 2,
-                        "nnodes": 2, "numa_bind_nodes": [0, 0, 1, 1]}, {"devices_per_node": 4})
+                        "nnodes": 2, "numa_bind_nodes": [0, 0, 1, 1], "master_addr": "10.0.0.1"},
+                       {"devices_per_node": 4})
         assert [bound(plan, r).gpu_index for r in range(8)] == [0, 1, 2, 3, 0, 1, 2, 3]
 
     def test_runtime_mode(self) -> None:
@@ -590,8 +591,11 @@ class TestGpusUsed:
     @settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
     @given(LAYOUTS)
     def test_matches_the_plan(self, layout: dict[str, Any]) -> None:
-        """The count the numa.*_too_short rules check is the plan's highest GPU index + 1, on every node."""
-        doc = {"parallel": {**layout, "numa_bind": True, "numa_bind_nodes": [0] * 64, "is_moe_model": True},
+        """The count the numa.*_too_short rules check is the plan's highest GPU index + 1, on every node (where
+        vLLM binds workers by GPU index: the mp executor)."""
+        assume(layout.get("distributed_executor_backend") != "external_launcher")
+        doc = {"parallel": {**layout, "numa_bind": True, "numa_bind_nodes": [0] * 64, "is_moe_model": True,
+                            "distributed_executor_backend": "mp", "master_addr": "10.0.0.1"},
                "cluster": {"devices_per_node": 64}}
         try:
             plan = compile_dict(doc).plan()
@@ -600,7 +604,7 @@ class TestGpusUsed:
             raise
         r = plan.resolved
         used = gpus_used(r.parallel, nnodes_within_dp=r.derived.nnodes_within_dp,
-                         local_world_size=r.derived.local_world_size, processes=plan.world_size)
+                         local_world_size=r.derived.local_world_size, processes=plan.world_size, nodes=plan.nnodes)
         for node in range(plan.nnodes):
             indices = [bound(plan, rank).gpu_index for rank in plan.node_ranks(node)]
             assert max(i for i in indices if i is not None) + 1 == used

@@ -39,7 +39,10 @@ _RECT = re.compile(r"M(-?[\d.]+) (-?[\d.]+)h(-?[\d.]+)v(-?[\d.]+)h(-?[\d.]+)z")
 
 
 def compiled_plan(parallel: dict[str, Any], devices_per_node: int = 256) -> Plan:
-    return pconf.compile_dict({"parallel": parallel, "cluster": {"devices_per_node": devices_per_node}}).plan()
+    """The plan of a ``[parallel]`` table, on nodes that reach each other at 10.0.0.1 (the layout ignores it)."""
+    addresses = {"master_addr": "10.0.0.1", "data_parallel_master_ip": "10.0.0.1"}
+    return pconf.compile_dict({"parallel": {**addresses, **parallel},
+                               "cluster": {"devices_per_node": devices_per_node}}).plan()
 
 
 #: Layouts no example has, each a different way for a group to fall on the grid.

@@ -24,9 +24,20 @@ CLUSTER = str(ROOT / "examples" / "cluster.toml")
 DP_EP_2NODE = str(ROOT / "examples" / "dp-ep-2node.toml")
 
 
+#: Node 0's address for the multi-node documents of these tests (a run over several nodes may not meet at
+#: 127.0.0.1: network.loopback).
+REACHABLE = {"master_addr": "10.0.0.1", "data_parallel_master_ip": "10.0.0.1"}
+
+
+def reachable(parallel: dict[str, Any]) -> dict[str, Any]:
+    """``parallel`` with node 0's address where it leaves the addresses unset, for a multi-node run."""
+    return {**REACHABLE, **parallel} if parallel.get("nnodes", 1) > 1 else parallel
+
+
 def plan_of(parallel: dict[str, Any], devices_per_node: int = 256) -> Plan:
     """The plan of a document given as its ``[parallel]`` table (and a node size)."""
-    return pconf.compile_dict({"parallel": parallel, "cluster": {"devices_per_node": devices_per_node}}).plan()
+    return pconf.compile_dict({"parallel": reachable(parallel),
+                               "cluster": {"devices_per_node": devices_per_node}}).plan()
 
 
 def sizes(dp: int, pp: int, pcp: int, tp: int, dcp: int, moe: bool | None = None) -> dict[str, Any]:
@@ -266,7 +277,7 @@ class TestReplicaSpansNodes:
         4 // (2 // 1) = 2 and local_world_size = 8 // 2 = 4, so each replica spans two nodes (DP rank 0 on
         nodes 0-1, DP rank 1 on nodes 2-3) and local rank = position within the replica modulo 4."""
         compiled = pconf.compile_dict({"parallel": {"data_parallel_size": 2, "tensor_parallel_size": 8, "nnodes": 4,
-                                                    "data_parallel_size_local": 1},
+                                                    "data_parallel_size_local": 1, **REACHABLE},
                                        "cluster": {"devices_per_node": 4}})
         assert (compiled.resolved.derived.nnodes_within_dp, compiled.resolved.derived.local_world_size) == (2, 4)
         plan = compiled.plan()
@@ -284,7 +295,7 @@ class TestExternalLauncher:
         torchrun's blocks of N / nnodes."""
         compiled = pconf.compile_dict({"parallel": {
             "tensor_parallel_size": 2, "data_parallel_size": 4, "data_parallel_size_local": 2, "nnodes": 2,
-            "distributed_executor_backend": "external_launcher", "is_moe_model": True}})
+            "distributed_executor_backend": "external_launcher", "is_moe_model": True, **REACHABLE}})
         assert (compiled.resolved.world_size, compiled.resolved.derived.world_size_across_dp) == (8, 32)
         plan = compiled.plan()
         assert (plan.world_size, plan.nnodes, plan.per_node) == (8, 2, 4)
@@ -337,7 +348,7 @@ class TestNodePlacementProperty:
         """Every node holds exactly per_node ranks with local ranks 0..per_node-1, node_ranks agrees with the
         rows, and (mp, one DP rank per node group or whole replicas per node) each node's DP ranks start
         where vLLM's EngineArgs infers them."""
-        compiled = pconf.compile_dict({"parallel": table, "cluster": {"devices_per_node": 256}})
+        compiled = pconf.compile_dict({"parallel": reachable(table), "cluster": {"devices_per_node": 256}})
         plan = compiled.plan()
         assert plan.per_node * plan.nnodes == plan.world_size
         seen: list[int] = []
@@ -386,6 +397,10 @@ def issues_of(path: str, *overrides: str) -> list[str]:
     return [issue.render() for issue in info.value.issues]
 
 
+#: The first lines of a multi-node file's [parallel] table here: node 0's address (two lines).
+HEAD = 'master_addr = "10.0.0.1"\ndata_parallel_master_ip = "10.0.0.1"\n'
+
+
 def write(name: str, text: str) -> str:
     Path(name).write_text(text, encoding="utf-8")
     return name
@@ -398,82 +413,98 @@ class TestPlanErrors:
 
     def test_ranks_not_dividing_nodes_is_a_compile_error(self) -> None:
         """Ranks that do not divide into nodes are refused at compile time by EngineArgs' DP×PP×TP rule."""
-        path = write("a.toml", "[parallel]\ntensor_parallel_size = 3\nnnodes = 2\n")
+        path = write("a.toml", f"[parallel]\n{HEAD}tensor_parallel_size = 3\nnnodes = 2\n")
         with pytest.raises(pconf.RuleError) as info:
             pconf.compile_files([path])
         assert [i.render() for i in info.value.issues] == [
-            "a.toml:3:1: parallel.nnodes: DP × PP × TP = 3 is not divisible by nnodes (got 2); use an nnodes "
+            "a.toml:5:1: parallel.nnodes: DP × PP × TP = 3 is not divisible by nnodes (got 2); use an nnodes "
             "that divides it [engine.nnodes_divides_world]"]
 
     def test_ranks_not_dividing_nodes_at_plan_stage(self) -> None:
-        """The plan's own check (reachable only past the compile rules) names nnodes and the process count."""
+        """A configuration resolved without the compile rules is still refused by the plan, with the same
+        check (pconf.deployment): it names nnodes and the process count."""
         from pconf.load import load_layers
         from pconf.merge import merge
         from pconf.resolve import resolve
         from pconf.structure import structure
 
-        path = write("a.toml", "[parallel]\ntensor_parallel_size = 3\nnnodes = 2\n")
+        path = write("a.toml", f"[parallel]\n{HEAD}tensor_parallel_size = 3\nnnodes = 2\n")
         merged = merge(load_layers([path]))
         compiled = Compiled(resolve(structure(merged), None), merged, ())
         with pytest.raises(pconf.RuleError) as info:
             compiled.plan()
         assert [i.render() for i in info.value.issues] == [
-            "a.toml:3:1: parallel.nnodes: 3 processes do not divide evenly into 2 nodes (got 2); use an nnodes "
+            "a.toml:5:1: parallel.nnodes: 3 processes do not divide evenly into 2 nodes (got 2); use an nnodes "
             "that divides the number of processes [plan.nodes]"]
 
     def test_dp_local_not_filling_nodes(self) -> None:
         """DP=3 with 2 DP ranks per node on 2 nodes leaves the nodes uneven: plan.nodes at the DP-local line."""
-        path = write("h.toml", "[parallel]\ntensor_parallel_size = 2\ndata_parallel_size = 3\n"
+        path = write("h.toml", f"[parallel]\n{HEAD}tensor_parallel_size = 2\ndata_parallel_size = 3\n"
                                "data_parallel_size_local = 2\nnnodes = 2\n")
         assert issues_of(path) == [
-            "h.toml:4:1: parallel.data_parallel_size_local: 3 DP ranks of 2 workers, 2 per node, do not fill 2 "
+            "h.toml:6:1: parallel.data_parallel_size_local: 3 DP ranks of 2 workers, 2 per node, do not fill 2 "
             "nodes evenly (got 2); set data_parallel_size_local to the DP ranks each node runs (data_parallel_size "
-            "/ nnodes when each replica fits on a node) [plan.nodes]"]
+            "/ nnodes when each replica fits on a node), or leave it unset [plan.nodes]"]
 
     def test_dp_groups_fewer_than_nodes(self) -> None:
-        """DP=2 TP=3 on 3 nodes (DP-local 1, unwritten) fills only 2 nodes: plan.nodes at the [parallel] table."""
-        path = write("i.toml", "[parallel]\ntensor_parallel_size = 3\ndata_parallel_size = 2\nnnodes = 3\n")
+        """DP=2 TP=3 on 3 nodes: EngineArgs' DP-local size (1, inferred) fills only 2 nodes; plan.nodes at the
+        key resolution derived."""
+        path = write("i.toml", f"[parallel]\n{HEAD}tensor_parallel_size = 3\ndata_parallel_size = 2\n"
+                               "nnodes = 3\n")
         assert issues_of(path) == [
             "i.toml:1:2: parallel.data_parallel_size_local: 2 DP ranks of 3 workers, 1 per node, do not fill 3 "
             "nodes evenly (got 1); set data_parallel_size_local to the DP ranks each node runs (data_parallel_size "
-            "/ nnodes when each replica fits on a node) [plan.nodes]"]
+            "/ nnodes when each replica fits on a node), or leave it unset [plan.nodes]"]
 
     def test_more_ranks_than_devices(self) -> None:
         """8 ranks per node on 4-device nodes: plan.devices at cluster.devices_per_node."""
-        path = write("j.toml", "[parallel]\ntensor_parallel_size = 16\nnnodes = 2\n\n[cluster]\n"
+        path = write("j.toml", f"[parallel]\n{HEAD}tensor_parallel_size = 16\nnnodes = 2\n\n[cluster]\n"
                                "devices_per_node = 4\n")
         assert issues_of(path) == [
-            "j.toml:6:1: cluster.devices_per_node: each node runs 8 ranks but has 4 devices (got 4); raise nnodes "
-            "or lower the parallel sizes [plan.devices]"]
+            "j.toml:8:1: cluster.devices_per_node: each node runs 8 ranks but has 4 devices (got 4); raise nnodes, "
+            "lower the parallel sizes, or correct devices_per_node [plan.devices]"]
 
     def test_dp_times_tp_over_one_node(self) -> None:
-        """DP=2 × TP=8 on one 8-device node passes the executor check (world_size 8) but needs 16 devices."""
+        """DP=2 × TP=8 on one 8-device node passes the executor check (world_size 8) but needs 16 devices: every
+        command that compiles refuses it, not only the plan."""
         path = write("m.toml", "[parallel]\ntensor_parallel_size = 8\ndata_parallel_size = 2\n")
-        assert issues_of(path) == [
-            "default: cluster.devices_per_node: each node runs 16 ranks but has 8 devices (got 8); raise nnodes "
-            "or lower the parallel sizes [plan.devices]"]
+        expected = [
+            "default: cluster.devices_per_node: each node runs 16 ranks but has 8 devices (got 8); raise nnodes, "
+            "lower the parallel sizes, or correct devices_per_node [plan.devices]"]
+        assert issues_of(path) == expected
+        with pytest.raises(pconf.RuleError) as info:
+            pconf.compile_files([path])
+        assert [i.render() for i in info.value.issues] == expected
+
+    def test_no_devices(self) -> None:
+        """devices_per_node = 0: no rank has a place (vLLM's GPU-count check says so too on CUDA)."""
+        with pytest.raises(pconf.RuleError) as info:
+            pconf.compile_dict({"cluster": {"devices_per_node": 0}})
+        assert [i.rule for i in info.value.issues] == ["plan.devices"]
 
     def test_port_out_of_range(self) -> None:
         """data_parallel_master_port = 65535 with DP > 1 makes the second DP port 65536: plan.port_range."""
         path = write("d.toml", "[parallel]\ntensor_parallel_size = 2\ndata_parallel_size = 2\n"
                                "data_parallel_master_port = 65535\n")
         assert issues_of(path) == [
-            "d.toml:4:1: parallel.data_parallel_master_port: port 65536 is outside 1..65535 (got 65536); choose a "
-            "port below 65535 (the DP ports take the next one too) [plan.port_range]"]
+            "d.toml:4:1: parallel.data_parallel_master_port: port 65536 (parallel.data_parallel_master_port + 1, "
+            "which the run takes too) is outside 1..65535 (got 65535); choose a lower port (the ports after it are "
+            "taken too) [plan.port_range]"]
 
-    def test_master_port_out_of_range_multi_node(self) -> None:
-        """A multi-node run rendezvouses at master_port, so master_port = 0 is out of range there."""
-        path = write("k.toml", "[parallel]\ntensor_parallel_size = 16\nnnodes = 2\nmaster_port = 0\n")
+    def test_ports_are_ports(self) -> None:
+        """A port key outside 1..65535 is refused by itself, used or not (schema.bound)."""
+        path = write("k.toml", "[parallel]\nmaster_port = 0\ndata_parallel_rpc_port = 70000\n")
         assert issues_of(path) == [
-            "k.toml:4:1: parallel.master_port: port 0 is outside 1..65535 (got 0); choose a port below 65535 "
-            "(the DP ports take the next one too) [plan.port_range]"]
+            "k.toml:2:1: parallel.master_port: must be >= 1 (got 0); use 1 or more [schema.bound]",
+            "k.toml:3:1: parallel.data_parallel_rpc_port: must be <= 65535 (got 70000); use 65535 or less "
+            "[schema.bound]"]
 
     def test_multi_node_dp_master_port_collision(self) -> None:
         """Multi-node DP with master_port equal to data_parallel_master_port: plan.port_collision."""
-        path = write("e.toml", "[parallel]\ndata_parallel_size = 4\ndata_parallel_size_local = 2\nnnodes = 2\n"
-                               "master_port = 29500\ndata_parallel_master_port = 29500\n")
+        path = write("e.toml", f"[parallel]\n{HEAD}data_parallel_size = 4\ndata_parallel_size_local = 2\n"
+                               "nnodes = 2\nmaster_port = 29500\ndata_parallel_master_port = 29500\n")
         assert issues_of(path) == [
-            "e.toml:6:1: parallel.data_parallel_master_port: port 29500 is also used by parallel.master_port "
+            "e.toml:8:1: parallel.data_parallel_master_port: port 29500 is also used by parallel.master_port "
             "(got 29500); give every port of the run its own number [plan.port_collision]"]
 
     def test_rpc_port_collides_with_dp_port(self) -> None:
@@ -490,46 +521,55 @@ class TestPlanErrors:
                                "data_parallel_rpc_port = 40001\n")
         assert issues_of(path) == [
             "g.toml:4:1: parallel.data_parallel_rpc_port: port 40001 is also used by "
-            "parallel.data_parallel_master_port (got 40001); give every port of the run its own number "
+            "parallel.data_parallel_master_port + 1 (got 40001); give every port of the run its own number "
             "[plan.port_collision]"]
 
+    def test_rpc_port_collides_with_the_api_server(self) -> None:
+        """vLLM #20119: the DP RPC port equal to the API server's port; both keys named."""
+        path = write("s.toml", "[parallel]\ndata_parallel_size = 2\ndata_parallel_rpc_port = 8000\n")
+        assert issues_of(path) == [
+            "default: serve.port: port 8000 is also used by parallel.data_parallel_rpc_port (got 8000); give "
+            "every port of the run its own number [plan.port_collision]"]
+
     def test_unused_ports_are_not_checked(self) -> None:
-        """Without DP, the DP master and RPC ports are not used, so they neither range-check nor collide."""
+        """Without DP, the DP master and RPC ports are not used, so they do not collide."""
         path = write("u.toml", "[parallel]\ntensor_parallel_size = 2\ndata_parallel_master_port = 29501\n"
                                "data_parallel_rpc_port = 29501\n")
         assert pconf.plan_files([path]).ports.world_port == 29501
 
     def test_node_rank_out_of_range_is_a_compile_error(self) -> None:
         """node_rank >= nnodes is refused by compile itself (engine.node_rank_range), before any plan."""
-        path = write("n.toml", "[parallel]\nnnodes = 2\nnode_rank = 2\ntensor_parallel_size = 2\n")
+        path = write("n.toml", f"[parallel]\n{HEAD}nnodes = 2\nnode_rank = 2\ntensor_parallel_size = 2\n")
         with pytest.raises(pconf.RuleError) as info:
             pconf.compile_files([path])
         assert [i.render() for i in info.value.issues] == [
-            "n.toml:3:1: parallel.node_rank: must be below nnodes (2) (got 2); use a node rank from 0 to 1 "
+            "n.toml:5:1: parallel.node_rank: must be below nnodes (2) (got 2); use a node rank from 0 to 1 "
             "[engine.node_rank_range]"]
 
 
 class TestPorts:
     def test_single_node_no_dp(self) -> None:
-        """One node without DP: the world rendezvous is master_addr:master_port, and no DP port is taken."""
+        """One node without DP: the world rendezvous is master_addr:master_port, and no DP port is taken; the API
+        server takes 8000."""
         plan = plan_of({"tensor_parallel_size": 2, "master_addr": "10.9.0.1", "master_port": 31000})
         assert plan.ports == Ports(world_addr="10.9.0.1", world_port=31000, dp_master_ip="127.0.0.1",
-                                   dp_init_ports=(), dp_rpc_port=29550)
+                                   dp_init_ports=(), dp_rpc_port=29550, api_ports=(8000,))
 
     def test_single_node_dp(self) -> None:
         """One node with DP: the DP group takes P, the world group P+1 at data_parallel_master_ip (§12.1)."""
         plan = plan_of({"tensor_parallel_size": 2, "data_parallel_size": 2, "data_parallel_master_ip": "10.9.0.2",
                         "data_parallel_master_port": 40000, "master_addr": "10.9.0.1", "master_port": 31000})
         assert plan.ports == Ports(world_addr="10.9.0.2", world_port=40001, dp_master_ip="10.9.0.2",
-                                   dp_init_ports=(40000, 40001), dp_rpc_port=29550)
+                                   dp_init_ports=(40000, 40001), dp_rpc_port=29550, api_ports=(8000,),
+                                   world_key="parallel.data_parallel_master_port")
         assert plan.ports.as_dict() == {"world_addr": "10.9.0.2", "world_port": 40001, "dp_master_ip": "10.9.0.2",
-                                        "dp_init_ports": [40000, 40001], "dp_rpc_port": 29550}
+                                        "dp_init_ports": [40000, 40001], "dp_rpc_port": 29550, "api_ports": [8000]}
 
     def test_multi_node(self) -> None:
         """A multi-node run rendezvouses at master_addr:master_port, DP or not; DP takes only the engine's port."""
         plan = pconf.plan_files([DP_EP_2NODE], overrides=["parallel.master_port=31000"])
         assert plan.ports == Ports(world_addr="10.0.0.1", world_port=31000, dp_master_ip="10.0.0.1",
-                                   dp_init_ports=(29500,), dp_rpc_port=29550)
+                                   dp_init_ports=(29500,), dp_rpc_port=29550, api_ports=(8000,))
         plan = plan_of({"tensor_parallel_size": 16, "nnodes": 2, "master_addr": "10.9.0.1", "master_port": 31000},
                        devices_per_node=8)
         assert (plan.ports.world_addr, plan.ports.world_port) == ("10.9.0.1", 31000)
@@ -539,14 +579,15 @@ class TestPorts:
         single-node world port."""
         plan = pconf.compile_files([CLUSTER], env={}).plan()
         assert plan.ports == Ports(world_addr="127.0.0.1", world_port=None, dp_master_ip="127.0.0.1",
-                                   dp_init_ports=None, dp_rpc_port=29550)
+                                   dp_init_ports=None, dp_rpc_port=29550, api_ports=(8000,),
+                                   world_key="parallel.data_parallel_master_port")
         assert "MASTER_PORT" not in plan.env(0)
 
     def test_vllm_env_mode_multi_node_dp(self) -> None:
         """In vLLM-environment mode a multi-node run still rendezvouses at master_port; only DP ports are open."""
         plan = pconf.compile_files([DP_EP_2NODE], env={}).plan()
         assert plan.ports == Ports(world_addr="10.0.0.1", world_port=29501, dp_master_ip="10.0.0.1",
-                                   dp_init_ports=None, dp_rpc_port=29550)
+                                   dp_init_ports=None, dp_rpc_port=29550, api_ports=(8000,))
 
 
 def cluster_env(rank: int, local: int, dp: int, graph_hash: str) -> dict[str, str]:
@@ -595,15 +636,15 @@ class TestEnv:
 
     def test_env_lines_order_and_quoting(self) -> None:
         """env_lines writes NAME=value lines in the env's order, shell-quoting only values that need it."""
-        compiled = pconf.compile_files([CLUSTER], overrides=['parallel.master_addr="head node"'])
+        compiled = pconf.compile_files([CLUSTER], overrides=['parallel.data_parallel_master_ip="$(head)"'])
         gh = str(compiled.graph_hash)
         # Single-node DP rendezvouses at data_parallel_master_ip, so master_addr does not appear.
         assert env_lines(compiled.plan().env(5)) == (
-            "RANK=5\nLOCAL_RANK=5\nWORLD_SIZE=8\nLOCAL_WORLD_SIZE=8\nNODE_RANK=0\nMASTER_ADDR=127.0.0.1\n"
-            "MASTER_PORT=29501\nVLLM_DP_RANK=1\nVLLM_DP_RANK_LOCAL=1\nVLLM_DP_SIZE=2\nVLLM_DP_MASTER_IP=127.0.0.1\n"
+            "RANK=5\nLOCAL_RANK=5\nWORLD_SIZE=8\nLOCAL_WORLD_SIZE=8\nNODE_RANK=0\nMASTER_ADDR='$(head)'\n"
+            "MASTER_PORT=29501\nVLLM_DP_RANK=1\nVLLM_DP_RANK_LOCAL=1\nVLLM_DP_SIZE=2\nVLLM_DP_MASTER_IP='$(head)'\n"
             f"VLLM_DP_MASTER_PORT=29500\nPCONF_GRAPH_HASH={gh}\n")
-        plan = plan_of({"tensor_parallel_size": 2, "master_addr": "head node"})
-        assert env_lines(plan.env(1)).splitlines()[5] == "MASTER_ADDR='head node'"
+        plan = plan_of({"tensor_parallel_size": 2, "master_addr": "$(head)"})
+        assert env_lines(plan.env(1)).splitlines()[5] == "MASTER_ADDR='$(head)'"
         assert env_lines({"A": "x y", "B": "", "C": "it's", "D": "a:b/c-d.e,f=g"}) == (
             "A='x y'\nB=''\nC='it'\"'\"'s'\nD=a:b/c-d.e,f=g\n")
 
@@ -624,7 +665,7 @@ class TestToDict:
         assert doc["graph_hash"] == plan.graph_hash
         assert doc["sizes"] == {"dp": 2, "pp": 1, "pcp": 1, "tp": 4, "dcp": 1}
         assert doc["ports"] == {"world_addr": "127.0.0.1", "world_port": 29501, "dp_master_ip": "127.0.0.1",
-                                "dp_init_ports": [29500, 29501], "dp_rpc_port": 29550}
+                                "dp_init_ports": [29500, 29501], "dp_rpc_port": 29550, "api_ports": [8000]}
         ranks: list[dict[str, Any]] = doc["ranks"]  # type: ignore[assignment]
         assert [list(row) for row in ranks] == [ROW_KEYS] * 8
         assert ranks[5] == {"rank": 5, "node": 0, "local_rank": 5, "dp": 1, "pp": 0, "pcp": 0, "tp": 1, "dcp": 0,

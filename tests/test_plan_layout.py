@@ -196,7 +196,9 @@ SHAPES = list(layout_shapes())
 
 
 def plan_of(table: dict[str, Any]) -> Plan:
-    return pconf.compile_dict({"parallel": table, "cluster": {"devices_per_node": 256}}).plan()
+    """The plan of a ``[parallel]`` table, on nodes that reach each other at 10.0.0.1 (the layout ignores it)."""
+    addresses = {"master_addr": "10.0.0.1", "data_parallel_master_ip": "10.0.0.1"}
+    return pconf.compile_dict({"parallel": {**addresses, **table}, "cluster": {"devices_per_node": 256}}).plan()
 
 
 def test_enough_shapes() -> None:

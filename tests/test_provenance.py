@@ -16,6 +16,7 @@ import pconf
 from pconf.emit.document import render
 from pconf.errors import DEFAULT, LoadError, Location
 from pconf.keypath import KeyPath, format_path, parse_dotted
+from pconf.netaddr import address_problem
 from tests.profiles import examples
 
 
@@ -34,12 +35,16 @@ def set_sources(compiled: pconf.Compiled) -> dict[str, str]:
     return {k: v for k, v in compiled.to_dict()["sources"].items() if v not in ("default", "derived")}
 
 
+#: cluster.custom_all_reduce left unset: the device's answer, said as derived.
+CUDA_KERNEL = {"cluster.custom_all_reduce": "derived: the cuda platform has a custom all-reduce kernel"}
 AUTO_SINGLE = {
+    **CUDA_KERNEL,
     "parallel.disable_nccl_for_dp_synchronization": "derived: async scheduling is on",
     "parallel.distributed_executor_backend": "derived: a single worker (world_size_across_dp == 1)",
     "scheduler.async_scheduling": "derived: auto: the uni executor supports it",
 }
 AUTO_MP = {
+    **CUDA_KERNEL,
     "parallel.disable_nccl_for_dp_synchronization": "derived: async scheduling is on",
     "parallel.distributed_executor_backend": "derived: more than one worker, no Ray placement group",
     "scheduler.async_scheduling": "derived: auto: the mp executor supports it",
@@ -105,7 +110,9 @@ class TestFileSources:
             f"parallel.eplb_config.{k}" for k in doc["parallel"]["eplb_config"]
         ]
         expected += [f"scheduler.{k}" for k in doc["scheduler"]]
-        expected += [f"cluster.{k}" for k in doc["cluster"]] + [f"derived.{k}" for k in doc["derived"]]
+        for k, v in doc["cluster"].items():
+            expected += [f"cluster.{k}.{sub}" for sub in v] if k == "network" else [f"cluster.{k}"]
+        expected += [f"serve.{k}" for k in doc["serve"]] + [f"derived.{k}" for k in doc["derived"]]
         assert list(doc["sources"]) == [*expected, "vllm_version"]
         assert doc["sources"]["vllm_version"] == "default"
 
@@ -161,7 +168,8 @@ class TestDerivedSources:
          "ray_placement_group = true\n", "Ray is initialised inside a placement group"),
         ('[parallel]\ndata_parallel_size = 2\ndata_parallel_backend = "ray"\n[cluster]\nray_installed = true\n',
          "data_parallel_backend = ray"),
-        ("[parallel]\ntensor_parallel_size = 2\nnnodes = 2\n", "CUDA, multi-node (nnodes > 1)"),
+        ("[parallel]\ntensor_parallel_size = 2\nnnodes = 2\nmaster_addr = \"10.0.0.1\"\n",
+         "CUDA, multi-node (nnodes > 1)"),
     ])
     def test_executor_backend(self, text: str, reason: str) -> None:
         """An unset executor backend is chosen by vLLM's rule, which the source names."""
@@ -205,7 +213,7 @@ class TestDerivedSources:
                                                         "[cluster]\ncustom_all_reduce = false\n")])
         assert compiled.to_dict()["parallel"]["disable_custom_all_reduce"] is True
         assert compiled.source(("parallel", "disable_custom_all_reduce")) == (
-            "derived: the platform has no custom all-reduce kernel"
+            "derived: the cuda platform has no custom all-reduce kernel (cluster.custom_all_reduce)"
         )
 
     def test_async_scheduling_off(self) -> None:
@@ -400,9 +408,9 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
         "expert_placement_strategy": st.sampled_from(["linear", "round_robin"]),
         "all2all_backend": st.sampled_from(["allgather_reducescatter", "deepep_low_latency", "nixl_ep",
                                             "flashinfer_nvlink_one_sided"]),
-        "data_parallel_master_ip": TEXT,
+        "data_parallel_master_ip": TEXT.filter(lambda text: address_problem(text) is None),
         "worker_extension_cls": TEXT,
-        "master_port": st.integers(0, 65535),
+        "master_port": st.integers(1, 65535),
         "distributed_timeout_seconds": st.integers(1, 10_000),
         "disable_custom_all_reduce": st.booleans(),
         "eplb_config": st.fixed_dictionaries({}, optional={

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,13 @@ from pconf.errors import RuleError
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "examples" / "models"
+
+
+def with_head(doc: dict[str, Any]) -> dict[str, Any]:
+    """A suggested document with node 0's address added, as a deployment does for a layout over several nodes."""
+    if doc["parallel"].get("nnodes", 1) == 1:
+        return doc
+    return {**doc, "parallel": {**doc["parallel"], "master_addr": "10.0.0.1"}}
 
 
 @pytest.fixture(autouse=True)
@@ -153,4 +161,4 @@ class TestSuggest:
         assert docs
         for document in docs:
             assert "parallel" in document
-            assert compile_dict(document).plan().world_size == int(gpus)
+            assert compile_dict(with_head(document)).plan().world_size == int(gpus)

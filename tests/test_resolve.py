@@ -27,6 +27,23 @@ def out(doc: Mapping[str, Any], env: Mapping[str, object] | None = None) -> dict
     return result
 
 
+def resolved(doc: Mapping[str, Any], env: Mapping[str, object] | None = None) -> dict[str, Any]:
+    """What resolution alone makes of a document, printed as ``pconf compile`` prints it: no rule runs, so a
+    document pconf's deployment checks refuse (more ranks than one node's devices) still shows its resolution."""
+    from pconf.compile import Compiled
+    from pconf.errors import Location
+    from pconf.load import Layer
+    from pconf.merge import merge
+    from pconf.resolve import read_env, resolve
+    from pconf.structure import structure
+
+    merged = merge([Layer("<dict>", dict(doc), {}, (), Location.argument("<dict>"))])
+    written = frozenset(merged.chains)
+    result = resolve(structure(merged), read_env(env) if env is not None else None,
+                     written=written.__contains__)
+    return Compiled(result, merged, ()).to_dict()
+
+
 def par(**fields: Any) -> dict[str, Any]:
     """A document with only a [parallel] table."""
     return {"parallel": fields}
@@ -150,7 +167,7 @@ class TestBackendAutoSelection:
     )
     def test_auto_backend(self, doc: dict[str, Any], env: dict[str, str] | None, backend: str, why: str) -> None:
         """An unset backend resolves by vLLM's first matching rule, and the source names that rule."""
-        result = out(doc, env)
+        result = resolved(doc, env)
         assert result["parallel"]["distributed_executor_backend"] == backend
         assert result["sources"]["parallel.distributed_executor_backend"] == f"derived: {why}"
         assert result["derived"]["use_ray"] is (backend == "ray")
@@ -164,7 +181,8 @@ class TestBackendAutoSelection:
     def test_rocm_multinode_is_not_the_cuda_branch(self) -> None:
         """On ROCm the multi-node branch does not apply, so a Ray placement group picks ray (then nnodes fails)."""
         with pytest.raises(RuleError) as caught:
-            compile_dict({"parallel": {"tensor_parallel_size": 2, "nnodes": 2, "placement_group": "pg"},
+            compile_dict({"parallel": {"tensor_parallel_size": 2, "nnodes": 2, "placement_group": "pg",
+                                       "master_addr": "10.0.0.1"},
                           "cluster": {"device": "rocm", "ray_installed": True}})
         assert [i.rule for i in caught.value.issues] == ["nnodes.backend"]
 
@@ -258,9 +276,16 @@ class TestCustomAllReduce:
             pytest.param({}, {"VLLM_BATCH_INVARIANT": "1"}, True, "env:VLLM_BATCH_INVARIANT", id="batch-invariant"),
             pytest.param({}, {"VLLM_BATCH_INVARIANT": "0"}, False, "default", id="batch-invariant-0"),
             pytest.param({"cluster": {"custom_all_reduce": False}}, None, True,
-                         "derived: the platform has no custom all-reduce kernel", id="platform"),
-            pytest.param(par(tensor_parallel_size=2, nnodes=2), None, True, "derived: multi-node (nnodes > 1)",
-                         id="multinode"),
+                         "derived: the cuda platform has no custom all-reduce kernel (cluster.custom_all_reduce)",
+                         id="platform"),
+            pytest.param({"cluster": {"device": "cpu"}}, None, True,
+                         "derived: the cpu platform has no custom all-reduce kernel", id="cpu-platform"),
+            pytest.param({"cluster": {"device": "tpu"}}, None, True,
+                         "derived: the tpu platform has no custom all-reduce kernel", id="tpu-platform"),
+            pytest.param({"cluster": {"device": "cpu", "custom_all_reduce": True}}, None, False, "default",
+                         id="cpu-declared"),
+            pytest.param(par(tensor_parallel_size=2, nnodes=2, master_addr="10.0.0.1"), None, True,
+                         "derived: multi-node (nnodes > 1)", id="multinode"),
             pytest.param(par(disable_custom_all_reduce=True), {"VLLM_BATCH_INVARIANT": "1"}, True, "<dict>",
                          id="written-true"),
         ],
@@ -459,7 +484,7 @@ class TestNodeLayout:
     )
     def test_layout(self, fields: dict[str, Any], within: int, node_rank: int, local_world: int) -> None:
         """nnodes_within_dp, node_rank_within_dp and local_world_size follow vLLM's integer arithmetic."""
-        derived = out(par(**fields))["derived"]
+        derived = resolved(par(**fields))["derived"]
         assert (derived["nnodes_within_dp"], derived["node_rank_within_dp"], derived["local_world_size"]) == (
             within, node_rank, local_world)
 

@@ -30,6 +30,8 @@ class Case:
     passing: str
     env: Mapping[str, str] | None = None
     passing_env: Mapping[str, str] | None = None
+    #: Other rules the close document is refused by (pconf's deployment checks where vLLM's rule is quiet).
+    passing_refused: tuple[str, ...] = ()
 
 
 def compile_text(tmp_path: Path, text: str, env: Mapping[str, str] | None) -> Compiled:
@@ -52,6 +54,9 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 EP2 = "tensor_parallel_size = 2\nenable_expert_parallel = true\nenable_eplb = true\n"
 TWO_NODES = 'nodes = [{ id = 0, cpus = "0-3" }, { id = 1, cpus = "4-7" }]\n'
+#: Node 0's address, for a multi-node [parallel] table (its last lines: the line numbers above stay).
+TP2 = "tensor_parallel_size = 2\n"
+NODE0 = 'master_addr = "10.0.0.1"\ndata_parallel_master_ip = "10.0.0.1"\n'
 
 CASES: list[object] = [
     # -- ParallelConfig.__post_init__ -----------------------------------------------------------------------
@@ -183,6 +188,7 @@ CASES: list[object] = [
         'fewer ranks, set parallel.nnodes for multi-node mp, or set parallel.distributed_executor_backend = "ray" '
         "[executor.gpu_count]",
         '[parallel]\ntensor_parallel_size = 16\ndistributed_executor_backend = "mp"\n',
+        passing_refused=("plan.devices",),
     ), id="executor.gpu_count-explicit-backend-passes"),
     pytest.param(Case(
         "executor.gpu_count",
@@ -191,6 +197,7 @@ CASES: list[object] = [
         'fewer ranks, set parallel.nnodes for multi-node mp, or set parallel.distributed_executor_backend = "ray" '
         "[executor.gpu_count]",
         '[parallel]\ntensor_parallel_size = 16\n\n[cluster]\ndevice = "rocm"\n',
+        passing_refused=("plan.devices",),
     ), id="executor.gpu_count-rocm-passes"),
     pytest.param(Case(
         "executor.gpu_count",
@@ -198,7 +205,7 @@ CASES: list[object] = [
         "c.toml:2:1: parallel.tensor_parallel_size: world_size 16 is larger than the 8 GPUs of a node (got 16); use "
         'fewer ranks, set parallel.nnodes for multi-node mp, or set parallel.distributed_executor_backend = "ray" '
         "[executor.gpu_count]",
-        "[parallel]\ntensor_parallel_size = 16\nnnodes = 2\n",
+        f"[parallel]\ntensor_parallel_size = 16\nnnodes = 2\n{NODE0}",
     ), id="executor.gpu_count-multinode-passes"),
     pytest.param(Case(
         "executor.gpu_count",
@@ -207,6 +214,7 @@ CASES: list[object] = [
         'fewer ranks, set parallel.nnodes for multi-node mp, or set parallel.distributed_executor_backend = "ray" '
         "[executor.gpu_count]",
         "[parallel]\ntensor_parallel_size = 4\ndata_parallel_size = 2\n\n[cluster]\ndevices_per_node = 4\n",
+        passing_refused=("plan.devices",),
     ), id="executor.gpu_count-world-not-across-dp"),
     pytest.param(Case(
         "executor.gpu_count",
@@ -214,20 +222,20 @@ CASES: list[object] = [
         "c.toml:1:2: parallel.tensor_parallel_size: world_size 1 is larger than the 0 GPUs of a node (got 1); use "
         'fewer ranks, set parallel.nnodes for multi-node mp, or set parallel.distributed_executor_backend = "ray" '
         "[executor.gpu_count]",
-        "[parallel]\ndata_parallel_size = 1\n\n[cluster]\ndevices_per_node = 0\n",
+        "[parallel]\ndata_parallel_size = 1\n\n[cluster]\ndevices_per_node = 1\n",
     ), id="executor.gpu_count-zero-devices"),
     pytest.param(Case(
         "nnodes.backend",
-        '[parallel]\ntensor_parallel_size = 2\nnnodes = 2\ndistributed_executor_backend = "ray"\n\n'
+        f'[parallel]\ntensor_parallel_size = 2\nnnodes = 2\ndistributed_executor_backend = "ray"\n{NODE0}\n'
         "[cluster]\nray_installed = true\n",
         'c.toml:3:1: parallel.nnodes: nnodes > 1 needs the mp, uni or external_launcher backend, not ray (got 2); set '
         'distributed_executor_backend = "mp" [nnodes.backend]',
-        '[parallel]\ntensor_parallel_size = 2\nnnodes = 2\ndistributed_executor_backend = "uni"\n\n'
+        f'[parallel]\ntensor_parallel_size = 2\nnnodes = 2\ndistributed_executor_backend = "uni"\n{NODE0}\n'
         "[cluster]\nray_installed = true\n",
     ), id="nnodes.backend"),
     pytest.param(Case(
         "nnodes.backend",
-        '[parallel]\ntensor_parallel_size = 2\nnnodes = 2\ndistributed_executor_backend = "my.pkg.Executor"\n',
+        f'[parallel]\ntensor_parallel_size = 2\nnnodes = 2\ndistributed_executor_backend = "my.pkg.Executor"\n{NODE0}',
         'c.toml:3:1: parallel.nnodes: nnodes > 1 needs the mp, uni or external_launcher backend, not my.pkg.Executor '
         '(got 2); set distributed_executor_backend = "mp" [nnodes.backend]',
         '[parallel]\ntensor_parallel_size = 2\nnnodes = 1\ndistributed_executor_backend = "my.pkg.Executor"\n',
@@ -318,10 +326,11 @@ CASES: list[object] = [
     ), id="numa.runtime_detection-unknown-gpu"),
     pytest.param(Case(
         "numa.list_length",
-        "[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0]\n",
+        "[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0]\ntensor_parallel_size = 2\n",
         "c.toml:3:1: parallel.numa_bind_nodes: has 2 entries but a node has 8 devices (cluster.devices_per_node) (got "
         "[0, 0]); list one entry per visible GPU [numa.list_length]",
-        "[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0]\n[cluster]\ndevices_per_node = 2\n",
+        "[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0]\ntensor_parallel_size = 2\n[cluster]\n"
+        "devices_per_node = 2\n",
     ), id="numa.list_length"),
     pytest.param(Case(
         "numa.unknown_node",
@@ -334,22 +343,41 @@ CASES: list[object] = [
     ), id="numa.unknown_node"),
     pytest.param(Case(
         "numa.unknown_cpu",
-        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "4-9"]\n'
+        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "4-9"]\n{TP2}'
         f"[cluster]\ndevices_per_node = 2\n[cluster.topology]\n{TWO_NODES}",
         'c.toml:4:1: parallel.numa_bind_cpus[1]: the host has no CPUs 8-9 (its CPUs: 0-7) (got "4-9"); use CPUs of '
         "cluster.topology.nodes [numa.unknown_cpu]",
-        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "4-7"]\n'
+        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "4-7"]\n{TP2}'
         f"[cluster]\ndevices_per_node = 2\n[cluster.topology]\n{TWO_NODES}",
     ), id="numa.unknown_cpu"),
     pytest.param(Case(
         "numa.cpus_off_node",
-        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "2-5"]\n'
+        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "2-5"]\n{TP2}'
         f"[cluster]\ndevices_per_node = 2\n[cluster.topology]\n{TWO_NODES}",
         'c.toml:4:1: parallel.numa_bind_cpus[1]: CPUs 2-3 outside GPU 1\'s NUMA node 1 (got "2-5"); use CPUs of '
         "node 1 (4-7) [numa.cpus_off_node]",
-        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "4-5"]\n'
+        f'[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 1]\nnuma_bind_cpus = ["0-3", "4-5"]\n{TP2}'
         f"[cluster]\ndevices_per_node = 2\n[cluster.topology]\n{TWO_NODES}",
     ), id="numa.cpus_off_node"),
+    pytest.param(Case(
+        "numa.not_bound",
+        '[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0]\ntensor_parallel_size = 2\n'
+        'distributed_executor_backend = "ray"\n[cluster]\nray_installed = true\n',
+        "c.toml:2:1: parallel.numa_bind: vLLM binds only the EngineCore processes under the ray executor (its "
+        "workers are Ray actors) (got true); use the mp executor for bound workers, or bind those processes outside "
+        "vLLM (numactl, taskset) [numa.not_bound]",
+        '[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0, 0]\ntensor_parallel_size = 2\n'
+        'distributed_executor_backend = "mp"\n',
+    ), id="numa.not_bound-ray"),
+    pytest.param(Case(
+        "numa.not_bound",
+        '[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0]\ntensor_parallel_size = 2\n'
+        'distributed_executor_backend = "external_launcher"\n',
+        "c.toml:2:1: parallel.numa_bind: vLLM binds no process under external_launcher (torchrun starts them all) "
+        "(got true); use the mp executor for bound workers, or bind those processes outside vLLM (numactl, taskset) "
+        "[numa.not_bound]",
+        '[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0]\n',
+    ), id="numa.not_bound-external-launcher"),
     pytest.param(Case(
         "numa.topology_duplicate_node",
         '[cluster.topology]\nnodes = [{ id = 0, cpus = "0-3" }, { id = 0, cpus = "4-7" }]\n',
@@ -461,7 +489,7 @@ CASES: list[object] = [
         "[parallel]\nnode_rank = 1\n",
         "c.toml:2:1: parallel.node_rank: must be below nnodes (1) (got 1); use a node rank from 0 to 0 "
         "[engine.node_rank_range]",
-        "[parallel]\nnode_rank = 1\nnnodes = 2\ntensor_parallel_size = 2\n",
+        f"[parallel]\nnode_rank = 1\nnnodes = 2\ntensor_parallel_size = 2\n{NODE0}",
     ), id="engine.node_rank_range"),
     pytest.param(Case(
         "engine.lb_modes_exclusive",
@@ -472,17 +500,17 @@ CASES: list[object] = [
     ), id="engine.lb_modes_exclusive"),
     pytest.param(Case(
         "engine.nnodes_dp_backend",
-        '[parallel]\ntensor_parallel_size = 2\nnnodes = 2\ndata_parallel_backend = "ray"\n',
+        f'[parallel]\ntensor_parallel_size = 2\nnnodes = 2\ndata_parallel_backend = "ray"\n{NODE0}',
         'c.toml:4:1: parallel.data_parallel_backend: nnodes > 1 needs data_parallel_backend = "mp" (got "ray"); use '
         "mp, or nnodes = 1 with Ray placing the ranks [engine.nnodes_dp_backend]",
-        '[parallel]\ntensor_parallel_size = 2\nnnodes = 2\ndata_parallel_backend = "mp"\n',
+        f'[parallel]\ntensor_parallel_size = 2\nnnodes = 2\ndata_parallel_backend = "mp"\n{NODE0}',
     ), id="engine.nnodes_dp_backend"),
     pytest.param(Case(
         "engine.nnodes_divides_world",
-        "[parallel]\nprefill_context_parallel_size = 2\nnnodes = 2\n",
+        f"[parallel]\nprefill_context_parallel_size = 2\nnnodes = 2\n{NODE0}",
         "c.toml:3:1: parallel.nnodes: DP × PP × TP = 1 is not divisible by nnodes (got 2); use an nnodes that divides "
         "it [engine.nnodes_divides_world]",
-        "[parallel]\npipeline_parallel_size = 2\nnnodes = 2\n",
+        f"[parallel]\npipeline_parallel_size = 2\nnnodes = 2\n{NODE0}",
     ), id="engine.nnodes_divides_world-pcp-not-counted"),
     pytest.param(Case(
         "engine.external_lb_dense",
@@ -496,23 +524,24 @@ CASES: list[object] = [
         "[parallel]\ndata_parallel_size = 2\ndata_parallel_size_local = 2\ndata_parallel_external_lb = true\n",
         "c.toml:3:1: parallel.data_parallel_size_local: must be 1 with external DP load balancing (got 2); set "
         "data_parallel_size_local = 1 (one server per DP rank), or use hybrid LB [engine.external_lb_local_size]",
-        "[parallel]\ndata_parallel_size = 2\ndata_parallel_size_local = 1\ndata_parallel_external_lb = true\n",
+        f"[parallel]\ndata_parallel_size = 2\ndata_parallel_size_local = 1\ndata_parallel_external_lb = true\n{NODE0}",
     ), id="engine.external_lb_local_size"),
     pytest.param(Case(
         "engine.derived_layout",
-        "[parallel]\ndata_parallel_size = 2\ndata_parallel_size_local = 0\nnnodes = 2\n",
+        f"[parallel]\ndata_parallel_size = 2\ndata_parallel_size_local = 0\nnnodes = 2\n{NODE0}",
         "c.toml:3:1: parallel.data_parallel_size_local: with nnodes = 2 and data_parallel_size = 2 this leaves nodes "
         "without a DP rank (got 0); set data_parallel_size_local to the DP ranks per node (>= 1, with "
         "data_parallel_size / data_parallel_size_local <= nnodes) [engine.derived_layout]",
-        "[parallel]\ndata_parallel_size = 2\ndata_parallel_size_local = 1\nnnodes = 2\n",
+        f"[parallel]\ndata_parallel_size = 2\ndata_parallel_size_local = 1\nnnodes = 2\n{NODE0}",
     ), id="engine.derived_layout-local-zero"),
     pytest.param(Case(
         "engine.derived_layout",
-        "[parallel]\ndata_parallel_size = 4\nnnodes = 2\n",
+        f"[parallel]\ndata_parallel_size = 4\nnnodes = 2\n{NODE0}",
         "c.toml:1:2: parallel.data_parallel_size_local: with nnodes = 2 and data_parallel_size = 4 this leaves nodes "
         "without a DP rank (got 1); set data_parallel_size_local to the DP ranks per node (>= 1, with "
         "data_parallel_size / data_parallel_size_local <= nnodes) [engine.derived_layout]",
-        "[parallel]\ndata_parallel_size = 4\ndata_parallel_size_local = 2\nnnodes = 2\n",
+        f"[parallel]\ndata_parallel_size = 4\nnnodes = 2\n{NODE0}",
+        env={}, passing_env=None,
     ), id="engine.derived_layout-more-groups-than-nodes"),
     pytest.param(Case(
         "engine.ubatch_requires_deepep",
@@ -571,7 +600,7 @@ CASES: list[object] = [
     ), id="loading_workers.ignored"),
     pytest.param(Case(
         "engine.hybrid_lb_single_local",
-        "[parallel]\ndata_parallel_size = 2\ndata_parallel_hybrid_lb = true\n",
+        f"[parallel]\ndata_parallel_size = 2\ndata_parallel_hybrid_lb = true\ndata_parallel_size_local = 1\n{NODE0}",
         "c.toml:3:1: parallel.data_parallel_hybrid_lb: with one local DP rank vLLM uses external LB instead (got "
         "true); set data_parallel_external_lb = true instead [engine.hybrid_lb_single_local]",
         "[parallel]\ndata_parallel_size = 2\ndata_parallel_hybrid_lb = true\ndata_parallel_size_local = 2\n",
@@ -632,11 +661,13 @@ CASES: list[object] = [
     ), id='elastic_ep.max_dp_size'),
     pytest.param(Case(
         'dp.nnodes_groups',
-        'vllm_version = "0.34"\n[parallel]\ndata_parallel_size = 4\ndata_parallel_size_local = 1\nnnodes = 2\n',
+        'vllm_version = "0.34"\n[parallel]\ndata_parallel_size = 4\ndata_parallel_size_local = 1\nnnodes = 2\n'
+        'master_addr = "10.0.0.1"\n',
         'c.toml:5:1: parallel.nnodes: must be a multiple of the 4 DP node groups (data_parallel_size 4 / '
         'data_parallel_size_local 1) (got 2); use an nnodes that is a multiple of them, or change '
         'data_parallel_size_local [dp.nnodes_groups]',
-        'vllm_version = "0.34"\n[parallel]\ndata_parallel_size = 4\ndata_parallel_size_local = 2\nnnodes = 2\n',
+        'vllm_version = "0.34"\n[parallel]\ndata_parallel_size = 4\ndata_parallel_size_local = 2\nnnodes = 2\n'
+        'master_addr = "10.0.0.1"\n',
     ), id='dp.nnodes_groups'),
     pytest.param(Case(
         'pcp.no_dp',
@@ -837,6 +868,100 @@ CASES: list[object] = [
         '[parallel]\ndata_parallel_size = 2\nenable_expert_parallel = true\nexpert_placement_strategy = "round_robin"\n'
         'all2all_backend = "deepep_low_latency"\n\n[model]\nnum_experts = 8\nnum_expert_group = 4\n',
     ), id="model.round_robin_fallback"),
+    pytest.param(Case(
+        "engine.hybrid_lb_needs_local",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_hybrid_lb = true\n",
+        "c.toml:3:1: parallel.data_parallel_hybrid_lb: needs data_parallel_size_local, the DP ranks each node serves "
+        "(got true); set data_parallel_size_local (vLLM's DP-only multi-node form: data_parallel_size / "
+        "data_parallel_size_local nodes), or turn hybrid load balancing off [engine.hybrid_lb_needs_local]",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_hybrid_lb = true\ndata_parallel_size_local = 2\n",
+    ), id="engine.hybrid_lb_needs_local"),
+    # -- pconf's deployment checks (pconf.rules.deploy) -----------------------------------------------------------
+    pytest.param(Case(
+        "plan.too_many_ranks",
+        "[parallel]\ntensor_parallel_size = 512\ndata_parallel_size = 256\n\n[cluster]\ndevice = \"cpu\"\n",
+        "c.toml:2:1: parallel.tensor_parallel_size: the run has 131072 ranks, more than 65536 (got 512); pconf plans "
+        "at most that many; lower the parallel sizes [plan.too_many_ranks]",
+        "[parallel]\ntensor_parallel_size = 256\ndata_parallel_size = 256\n\n[cluster]\ndevice = \"cpu\"\n",
+        passing_refused=("plan.devices",),
+    ), id="plan.too_many_ranks"),
+    pytest.param(Case(
+        "plan.nodes",
+        f"[parallel]\ndata_parallel_size = 3\ndata_parallel_size_local = 2\n{NODE0}",
+        "c.toml:3:1: parallel.data_parallel_size_local: 3 DP ranks do not fill nodes of 2 evenly (vLLM's DP-only "
+        "multi-node layout runs data_parallel_size_local DP ranks on each of data_parallel_size / "
+        "data_parallel_size_local nodes) (got 2); use a data_parallel_size_local that divides data_parallel_size "
+        "[plan.nodes]",
+        f"[parallel]\ndata_parallel_size = 4\ndata_parallel_size_local = 2\n{NODE0}",
+    ), id="plan.nodes-dp-only"),
+    pytest.param(Case(
+        "plan.nodes",
+        "[parallel]\ntensor_parallel_size = 2\ndata_parallel_size = 3\ndata_parallel_size_local = 2\nnnodes = 2\n"
+        f"{NODE0}",
+        "c.toml:4:1: parallel.data_parallel_size_local: 3 DP ranks of 2 workers, 2 per node, do not fill 2 nodes "
+        "evenly (got 2); set data_parallel_size_local to the DP ranks each node runs (data_parallel_size / nnodes "
+        "when each replica fits on a node), or leave it unset [plan.nodes]",
+        "[parallel]\ntensor_parallel_size = 2\ndata_parallel_size = 4\ndata_parallel_size_local = 2\nnnodes = 2\n"
+        f"{NODE0}",
+    ), id="plan.nodes"),
+    pytest.param(Case(
+        "plan.devices",
+        "[parallel]\ntensor_parallel_size = 8\ndata_parallel_size = 2\n",
+        "default: cluster.devices_per_node: each node runs 16 ranks but has 8 devices (got 8); raise nnodes, "
+        "lower the parallel sizes, or correct devices_per_node [plan.devices]",
+        f"[parallel]\ntensor_parallel_size = 8\ndata_parallel_size = 2\ndata_parallel_size_local = 1\n{NODE0}",
+    ), id="plan.devices"),
+    pytest.param(Case(
+        "plan.devices",
+        "[cluster]\ndevice = \"cpu\"\ndevices_per_node = 0\n",
+        "c.toml:3:1: cluster.devices_per_node: a node without devices runs no rank (got 0); give the devices (or, "
+        "with device = \"cpu\", the rank processes) of one node [plan.devices]",
+        "[cluster]\ndevice = \"cpu\"\ndevices_per_node = 1\n",
+    ), id="plan.devices-zero"),
+    pytest.param(Case(
+        "plan.port_range",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_master_port = 65535\n",
+        "c.toml:3:1: parallel.data_parallel_master_port: port 65536 (parallel.data_parallel_master_port + 1, which "
+        "the run takes too) is outside 1..65535 (got 65535); choose a lower port (the ports after it are taken too) "
+        "[plan.port_range]",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_master_port = 65534\n",
+    ), id="plan.port_range"),
+    pytest.param(Case(
+        "plan.port_collision",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_rpc_port = 8000\n",
+        "default: serve.port: port 8000 is also used by parallel.data_parallel_rpc_port (got 8000); give every "
+        "port of the run its own number [plan.port_collision]",
+        "[parallel]\ndata_parallel_size = 2\ndata_parallel_rpc_port = 8000\n\n[serve]\nport = 8080\n",
+    ), id="plan.port_collision"),
+    pytest.param(Case(
+        "network.loopback",
+        "[parallel]\ntensor_parallel_size = 16\nnnodes = 2\nmaster_addr = \"127.0.0.1\"\n",
+        "c.toml:4:1: parallel.master_addr: the run spans 2 nodes, and 127.0.0.1 reaches only the host it is used on, "
+        "so the other nodes never join (got \"127.0.0.1\"); set it to node 0's address, or list "
+        "[cluster.network].node_addresses (node 0 first); to run every \"node\" on this host on purpose, list a "
+        "loopback address for each node there [network.loopback]",
+        "[parallel]\ntensor_parallel_size = 16\nnnodes = 2\nmaster_addr = \"127.0.0.1\"\n\n[cluster.network]\n"
+        "node_addresses = [\"127.0.0.1\", \"127.0.0.2\"]\n",
+    ), id="network.loopback"),
+    pytest.param(Case(
+        "network.loopback",
+        "[parallel]\ndata_parallel_size = 4\ndata_parallel_size_local = 2\ndata_parallel_master_ip = \"::\"\n",
+        "c.toml:4:1: parallel.data_parallel_master_ip: the run spans 2 nodes, and :: reaches only the host it is used "
+        "on, so the other nodes never join (got \"::\"); set it to node 0's address, or list "
+        "[cluster.network].node_addresses (node 0 first); to run every \"node\" on this host on purpose, list a "
+        "loopback address for each node there [network.loopback]",
+        "[parallel]\ndata_parallel_size = 4\ndata_parallel_size_local = 2\n\n[cluster.network]\n"
+        "node_addresses = [\"fd00::1\", \"fd00::2\"]\n",
+    ), id="network.loopback-dp-only-ipv6"),
+    pytest.param(Case(
+        "network.node_addresses",
+        f"[parallel]\ntensor_parallel_size = 16\nnnodes = 2\n{NODE0}\n[cluster.network]\n"
+        "node_addresses = [\"10.0.0.1\"]\n",
+        "c.toml:8:1: cluster.network.node_addresses: lists 1 address but the run has 2 nodes (got [\"10.0.0.1\"]); "
+        "list one address per node, node 0 first [network.node_addresses]",
+        f"[parallel]\ntensor_parallel_size = 16\nnnodes = 2\n{NODE0}\n[cluster.network]\n"
+        "node_addresses = [\"10.0.0.1\", \"10.0.0.2\"]\n",
+    ), id="network.node_addresses"),
 ]
 
 
@@ -868,7 +993,7 @@ class TestCoverage:
         """Every rule has a docstring, a vLLM source and a valid severity."""
         for r in RULES:
             assert r.doc, r.id
-            assert r.source.startswith("vLLM "), r.id
+            assert r.source.startswith(("vLLM ", "pconf: ")), r.id
             assert r.severity in ("error", "warning"), r.id
 
 
@@ -889,7 +1014,12 @@ class TestRuleTriggers:
 
     @pytest.mark.parametrize("case", [p for p in CASES if not _is_xfail(p)])
     def test_close_document_passes(self, case: Case, tmp_path: Path) -> None:
-        """The close document compiles without this rule firing, as an error or a warning."""
+        """The close document compiles without this rule firing, as an error or a warning (or is refused by
+        exactly the other rules the case names, never this one)."""
+        if case.passing_refused:
+            refused = {i.rule for i in rule_issues(tmp_path, case.passing, case.passing_env)}
+            assert refused == set(case.passing_refused)
+            return
         compiled = compile_text(tmp_path, case.passing, case.passing_env)
         assert case.rule not in {w.rule for w in compiled.warnings}
 
@@ -939,13 +1069,20 @@ class TestRuleModes:
         assert out["parallel"]["data_parallel_rank"] == 0
 
     def test_gpu_count_counts_world_not_dp(self) -> None:
-        """DP ranks beyond one node's GPUs do not trip executor.gpu_count: it compares world_size only."""
-        out = compile_dict({"parallel": {"tensor_parallel_size": 8, "data_parallel_size": 4}}).to_dict()
-        assert (out["parallel"]["world_size"], out["derived"]["world_size_across_dp"]) == (8, 32)
+        """DP ranks beyond one node's GPUs do not trip executor.gpu_count (it compares world_size only); pconf's
+        plan.devices refuses them instead."""
+        with pytest.raises(RuleError) as caught:
+            compile_dict({"parallel": {"tensor_parallel_size": 8, "data_parallel_size": 4}})
+        assert [i.rule for i in caught.value.issues] == ["plan.devices"]
 
     def test_gpu_count_tpu_skipped(self) -> None:
-        """A TPU cluster with more ranks than devices_per_node is not checked (CUDA only)."""
-        out = compile_dict({"parallel": {"tensor_parallel_size": 16}, "cluster": {"device": "tpu"}}).to_dict()
+        """A TPU cluster with more ranks than devices_per_node is not vLLM's executor.gpu_count (CUDA only), but
+        pconf's plan.devices."""
+        with pytest.raises(RuleError) as caught:
+            compile_dict({"parallel": {"tensor_parallel_size": 16}, "cluster": {"device": "tpu"}})
+        assert [i.rule for i in caught.value.issues] == ["plan.devices"]
+        out = compile_dict({"parallel": {"tensor_parallel_size": 16},
+                            "cluster": {"device": "tpu", "devices_per_node": 16}}).to_dict()
         assert out["parallel"]["distributed_executor_backend"] == "mp"
 
 

@@ -40,10 +40,10 @@ INT_DESTS = frozenset({
     "dcp_kv_cache_interleave_size", "cp_kv_cache_interleave_size", "prefill_context_parallel_size",
     "data_parallel_size", "data_parallel_rank", "data_parallel_start_rank", "data_parallel_size_local",
     "data_parallel_rpc_port", "ubatch_size", "dbo_decode_token_threshold", "dbo_prefill_token_threshold",
-    "max_parallel_loading_workers", "api_server_count",
+    "max_parallel_loading_workers", "api_server_count", "port",
 })
 STR_DESTS = frozenset({
-    "distributed_executor_backend", "master_addr", "dcp_comm_backend", "data_parallel_address",
+    "host", "distributed_executor_backend", "master_addr", "dcp_comm_backend", "data_parallel_address",
     "data_parallel_backend", "all2all_backend", "expert_placement_strategy", "worker_cls", "worker_extension_cls",
 })
 INT_LIST_DESTS = frozenset({"numa_bind_nodes"})
@@ -139,13 +139,26 @@ EXTRA: dict[str, dict[str, Any]] = {
     },
     "dp4-tp2-2nodes": {
         "parallel": {"data_parallel_size": 4, "data_parallel_size_local": 2, "tensor_parallel_size": 2, "nnodes": 2,
-                     "data_parallel_master_ip": "10.3.0.1", "data_parallel_rpc_port": 13345},
+                     "master_addr": "10.3.0.1", "data_parallel_master_ip": "10.3.0.1", "data_parallel_rpc_port": 13345},
         "cluster": {"devices_per_node": 4},
     },
     "dp2-tp8-4nodes": {
         "parallel": {"data_parallel_size": 2, "tensor_parallel_size": 8, "nnodes": 4, "master_addr": "10.4.0.1",
                      "data_parallel_master_ip": "10.4.0.1", "is_moe_model": True, "enable_expert_parallel": True},
         "cluster": {"devices_per_node": 4},
+    },
+    "dp-only-4nodes": {  # vLLM's DP-only multi-node form: nnodes unset, 2 DP ranks on each of 4 nodes
+        "parallel": {"data_parallel_size": 8, "data_parallel_size_local": 2, "tensor_parallel_size": 2,
+                     "data_parallel_master_ip": "fd00::1", "data_parallel_rpc_port": 13345, "is_moe_model": True,
+                     "enable_expert_parallel": True},
+        "cluster": {"devices_per_node": 4},
+    },
+    "dp-only-hybrid": {  # the same form with hybrid LB: every node serves its own DP ranks
+        "parallel": {"data_parallel_size": 4, "data_parallel_size_local": 2, "data_parallel_hybrid_lb": True,
+                     "is_moe_model": True},
+        "cluster": {"devices_per_node": 2, "network": {"node_addresses": ["10.5.0.1", "10.5.0.2"],
+                                                      "socket_ifname": "eth1"}},
+        "serve": {"port": 9000, "api_server_count": 2},
     },
     "every-setting": {
         "parallel": {
@@ -387,10 +400,10 @@ class TestEveryConfigRoundTrips:
                 assert ns.data_parallel_rank is None
                 assert launch.dp_local == len(planned)
                 assert devices_of(argv) is None
-            if plan.nnodes > 1:
+            if p.nnodes > 1:
                 assert (ns.nnodes, ns.node_rank, ns.master_addr, ns.master_port) == (
                     plan.nnodes, node, p.master_addr, p.master_port)
-            else:
+            else:  # one node, or vLLM's DP-only multi-node form (vLLM's nnodes stays 1)
                 assert (ns.nnodes, ns.node_rank, ns.master_addr, ns.master_port) == (None, None, None, None)
             if plan.dp > 1 and (plan.nnodes > 1 or p.data_parallel_external_lb):  # remote engines: ZMQ over RPC
                 assert (launch.dp_address, ns.data_parallel_rpc_port) == (p.data_parallel_master_ip,

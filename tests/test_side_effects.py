@@ -73,7 +73,7 @@ def pconf_process(argv: list[str], dirs: dict[str, Path]) -> subprocess.Complete
 
 READ_ONLY = [
     (["compile", "{in}/cluster.toml"], 0),
-    (["compile", "{in}/layered/prod.yaml", "--format", "toml", "--set", "parallel.data_parallel_size=4"], 0),
+    (["compile", "{in}/layered/prod.yaml", "--format", "toml", "--set", "parallel.data_parallel_size=1"], 0),
     (["compile", "{in}/cluster.yaml", "--format", "yaml"], 0),
     (["validate", "{in}/cluster.toml", "{in}/ray.yaml", "{in}/layered/dev.toml"], 0),
     (["explain", "{in}/layered/prod.toml", "parallel.data_parallel_size"], 0),

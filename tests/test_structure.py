@@ -19,8 +19,9 @@ import pytest
 from pconf.compile import compile_dict, compile_files
 from pconf.errors import ConfigError, Issue, SchemaError
 from pconf.keypath import KeyPath, format_path
-from pconf.schema import ClusterFacts, EPLBConfig, ParallelConfig, SchedulerConfig, info
-from pconf.schema.parallel import MAX_PARALLEL_SIZE
+from pconf.schema import ClusterFacts, EPLBConfig, NetworkFacts, ParallelConfig, SchedulerConfig, ServeConfig, info
+from pconf.schema.parallel import MAX_PARALLEL_SIZE, MAX_TIMEOUT
+from pconf.schema.serve import MAX_PORT
 from pconf.versions import PROFILES, Profile
 from pconf.versions.profile import walk_fields
 
@@ -31,6 +32,8 @@ SECTIONS: tuple[tuple[KeyPath, type[Any]], ...] = (
     (("parallel", "eplb_config"), EPLBConfig),
     (("scheduler",), SchedulerConfig),
     (("cluster",), ClusterFacts),
+    (("cluster", "network"), NetworkFacts),
+    (("serve",), ServeConfig),
 )
 
 
@@ -38,8 +41,8 @@ SEED = PROFILES["0.23"]
 
 
 def schema_fields() -> Iterator[tuple[KeyPath, attrs.Attribute[Any]]]:
-    """Every leaf field of the four classes that the seed's release has, with its key path (the nested
-    eplb_config table is not a leaf; the fields of later releases are tested in test_versions)."""
+    """Every leaf field of the six classes that the seed's release has, with its key path (the nested eplb_config
+    table is not a leaf; the fields of later releases are tested in test_versions)."""
     for prefix, cls in SECTIONS:
         for a in attrs.fields(cls):
             if any(isinstance(t, type) and attrs.has(t) for t in (a.type, *typing.get_args(a.type))):
@@ -184,11 +187,18 @@ SPEC_DEFAULTS: dict[str, Any] = {
     "scheduler.async_scheduling": "auto",
     "cluster.device": "cuda",
     "cluster.devices_per_node": 8,
-    "cluster.custom_all_reduce": True,
+    "cluster.custom_all_reduce": None,
     "cluster.nixl_available": False,
     "cluster.ray_installed": False,
     "cluster.ray_initialized": False,
     "cluster.ray_placement_group": False,
+    # pconf's own tables: [cluster.network] and [serve] (vllm serve's --host, --port, --api-server-count)
+    "cluster.network.node_addresses": None,
+    "cluster.network.socket_ifname": None,
+    "cluster.network.ib_hca": None,
+    "serve.host": None,
+    "serve.port": 8000,
+    "serve.api_server_count": None,
 }
 
 #: Defaults that resolution replaces even in an empty document, with the value and the reason.
@@ -196,6 +206,7 @@ RESOLVED_DEFAULTS: dict[str, tuple[Any, str]] = {
     "parallel.distributed_executor_backend": ("uni", "a single worker resolves an unset backend to uni (§6 step 8)"),
     "parallel.disable_nccl_for_dp_synchronization": (True, "unset follows async scheduling, which is on (§10.1)"),
     "scheduler.async_scheduling": (True, '"auto" resolves to on for the uni executor (§10.1)'),
+    "cluster.custom_all_reduce": (True, "unset follows the device: cuda has vLLM's custom all-reduce kernel"),
 }
 
 #: Every type kind (spec §2-§3 types; pconf's strict spelling).
@@ -259,11 +270,17 @@ SPEC_KINDS: dict[str, str] = {
     "scheduler.async_scheduling": "bool|choice",
     "cluster.device": "choice",
     "cluster.devices_per_node": "int",
-    "cluster.custom_all_reduce": "bool",
+    "cluster.custom_all_reduce": "bool?",
     "cluster.nixl_available": "bool",
     "cluster.ray_installed": "bool",
     "cluster.ray_initialized": "bool",
     "cluster.ray_placement_group": "bool",
+    "cluster.network.node_addresses": "list[str]?",
+    "cluster.network.socket_ifname": "str?",
+    "cluster.network.ib_hca": "str?",
+    "serve.host": "str?",
+    "serve.port": "int",
+    "serve.api_server_count": "int?",
 }
 
 #: Every bound (spec §2, §3): ("ge" | "gt", limit). Fields not listed have no bound.
@@ -286,12 +303,27 @@ SPEC_BOUNDS: dict[str, tuple[str, int]] = {
     "parallel.nnodes": ("ge", 1),
     "parallel.decode_context_parallel_size": ("ge", 1),
     "cluster.devices_per_node": ("ge", 0),
+    # pconf's own (docs/errors.md, "Limits"; README, "stricter than vLLM"): ports are ports, timeouts positive
+    "parallel.master_port": ("ge", 1),
+    "parallel.data_parallel_rpc_port": ("ge", 1),
+    "parallel.data_parallel_master_port": ("ge", 0),
+    "parallel.distributed_timeout_seconds": ("gt", 0),
+    "parallel.cpu_distributed_timeout_seconds": ("gt", 0),
+    "serve.port": ("ge", 1),
+    "serve.api_server_count": ("ge", 1),
 }
 
 #: pconf's own upper bound (docs/errors.md, "Limits"), on the parallel sizes and nnodes only: no vLLM limit.
 SIZE_BOUNDED = {
     "parallel.pipeline_parallel_size", "parallel.tensor_parallel_size", "parallel.prefill_context_parallel_size",
     "parallel.data_parallel_size", "parallel.nnodes", "parallel.decode_context_parallel_size",
+}
+#: pconf's other upper bounds: ports (65535), timeouts (MAX_TIMEOUT seconds), API servers (1024).
+OTHER_UPPER_BOUNDS = {
+    "parallel.master_port": MAX_PORT, "parallel.data_parallel_rpc_port": MAX_PORT,
+    "parallel.data_parallel_master_port": MAX_PORT, "serve.port": MAX_PORT,
+    "parallel.distributed_timeout_seconds": MAX_TIMEOUT, "parallel.cpu_distributed_timeout_seconds": MAX_TIMEOUT,
+    "serve.api_server_count": 1024,
 }
 
 #: Every literal set (spec §4; the executor backend also takes a dotted import path).
@@ -356,9 +388,11 @@ class TestSchemaMatchesSpec:
         assert defaults == SPEC_DEFAULTS
 
     def test_bounds(self) -> None:
-        """Exactly the spec's bounded fields carry a ge/gt bound, with vLLM's limit; only the sizes have le."""
-        assert {key for key, a in FIELDS.items() if info(a).le is not None} == SIZE_BOUNDED
+        """Exactly the spec's bounded fields carry a ge/gt bound, with vLLM's limit (and pconf's own on ports,
+        timeouts and API servers); the sizes, ports, timeouts and API servers have le."""
+        assert {key for key, a in FIELDS.items() if info(a).le is not None} == SIZE_BOUNDED | set(OTHER_UPPER_BOUNDS)
         assert {info(FIELDS[key]).le for key in SIZE_BOUNDED} == {MAX_PARALLEL_SIZE}
+        assert {key: info(FIELDS[key]).le for key in OTHER_UPPER_BOUNDS} == OTHER_UPPER_BOUNDS
         found: dict[str, tuple[str, int]] = {}
         for key, a in FIELDS.items():
             meta = info(a)
@@ -405,7 +439,11 @@ class TestDefaultsCompile:
             k for k in FIELDS if k.startswith("parallel.eplb_config.")}
         assert {f"scheduler.{k}" for k in out["scheduler"]} == {k for k in FIELDS if k.startswith("scheduler.")}
         assert {f"cluster.{k}" for k in out["cluster"]} == {
-            *(k for k in FIELDS if k.startswith("cluster.")), "cluster.topology"}
+            *(k for k in FIELDS if k.startswith("cluster.") and not k.startswith("cluster.network.")),
+            "cluster.topology", "cluster.network"}
+        assert {f"cluster.network.{k}" for k in out["cluster"]["network"]} == {
+            k for k in FIELDS if k.startswith("cluster.network.")}
+        assert {f"serve.{k}" for k in out["serve"]} == {k for k in FIELDS if k.startswith("serve.")}
 
     def test_default_sources(self) -> None:
         """Unset fields that resolution leaves alone are sourced from `default`."""
@@ -424,8 +462,14 @@ def _boundary(key: str) -> int:
 class TestBounds:
     @pytest.mark.parametrize("key", sorted(SPEC_BOUNDS), ids=str)
     def test_boundary_accepted(self, key: str) -> None:
-        """The smallest allowed value compiles and is kept."""
+        """The smallest allowed value compiles and is kept (devices_per_node = 0 passes the key's own check; the
+        deployment check plan.devices refuses a node without devices)."""
         value = _boundary(key)
+        if key == "cluster.devices_per_node":
+            with pytest.raises(ConfigError) as caught:
+                compile_dict(nest(PATHS[key], value))
+            assert [i.rule for i in caught.value.issues] == ["plan.devices"]
+            return
         assert lookup(compile_dict(nest(PATHS[key], value)).to_dict(), PATHS[key]) == value
 
     @pytest.mark.parametrize("key", sorted(SPEC_BOUNDS), ids=str)
@@ -474,12 +518,8 @@ class TestBounds:
         ("key", "value"),
         [
             pytest.param("parallel.rank", -1, id="rank"),
-            pytest.param("parallel.master_port", -5, id="master_port"),
-            pytest.param("parallel.data_parallel_rpc_port", 0, id="rpc_port"),
             pytest.param("parallel.dcp_kv_cache_interleave_size", -2, id="dcp_interleave"),
             pytest.param("parallel.cp_kv_cache_interleave_size", 0, id="cp_interleave"),
-            pytest.param("parallel.distributed_timeout_seconds", -1, id="timeout"),
-            pytest.param("parallel.cpu_distributed_timeout_seconds", 0, id="cpu_timeout"),
             pytest.param("parallel.data_parallel_rank_local", -3, id="rank_local"),
         ],
     )
@@ -729,6 +769,9 @@ class TestNull:
         lines = ["parallel:"]
         lines += [f"  {name}: null" for name in by_section.pop(("parallel",))]
         lines += ["  eplb_config:"] + [f"    {name}: null" for name in by_section.pop(("parallel", "eplb_config"))]
+        lines += ["cluster:"] + [f"  {name}: null" for name in by_section.pop(("cluster",))]
+        lines += ["  network:"] + [f"    {name}: null" for name in by_section.pop(("cluster", "network"))]
+        lines += ["serve:"] + [f"  {name}: null" for name in by_section.pop(("serve",))]
         assert by_section == {}
         path = tmp_path / "nulls.yaml"
         path.write_text("\n".join(lines) + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -18,6 +19,13 @@ from tests.profiles import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = sorted(p.name for p in (ROOT / "examples" / "models").iterdir() if p.is_dir())
+
+
+def with_head(doc: dict[str, Any]) -> dict[str, Any]:
+    """A suggested document with node 0's address added, as a deployment does for a layout over several nodes."""
+    if doc["parallel"].get("nnodes", 1) == 1:
+        return doc
+    return {**doc, "parallel": {**doc["parallel"], "master_addr": "10.0.0.1"}}
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +52,7 @@ class TestEveryLayoutCompiles:
         found = suggest(gpus, model(name), per_node)
         assert found.layouts, (name, gpus)
         for layout in found.layouts:
-            plan = compile_dict(layout.document).plan()
+            plan = compile_dict(with_head(layout.document)).plan()
             assert plan.world_size == gpus
             assert (plan.tp, plan.pp, plan.dp, plan.dcp) == (layout.tp, layout.pp, layout.dp, layout.dcp)
             assert plan.nnodes == layout.nnodes
@@ -57,7 +65,16 @@ class TestEveryLayoutCompiles:
         found = suggest(gpus, model(name), devices_per_node=gpus)
         assert len({sizes(x.document) for x in found.layouts}) == len(found.layouts)
         for layout in found.layouts:
-            assert compile_dict(layout.document).plan().world_size == gpus
+            assert compile_dict(with_head(layout.document)).plan().world_size == gpus
+
+    def test_multinode_documents_leave_the_address_out(self) -> None:
+        """A layout over several nodes is checked with a stand-in for node 0's address; its document has none, so
+        it compiles once the deployment gives one (without, loopback is refused)."""
+        [first, *_] = [x for x in suggest(16, model("deepseek-v3"), 8).layouts if x.nnodes == 2]
+        assert "master_addr" not in first.document["parallel"]
+        with pytest.raises(ConfigError) as caught:
+            compile_dict(first.document)
+        assert {i.rule for i in caught.value.issues} == {"network.loopback"}
 
     def test_refused_layouts_are_missing(self) -> None:
         """Qwen2.5-7B's 28 heads rule out TP 8 on 8 GPUs; the refusing rules are named."""
@@ -126,7 +143,7 @@ class TestCommandLine:
         assert len(docs) == len(suggest(16, model("deepseek-v3"), 8).layouts)
         for doc in docs:
             assert set(doc) == {"parallel", "cluster", "model"}
-            assert compile_dict(doc).plan().world_size == 16
+            assert compile_dict(with_head(doc)).plan().world_size == 16
 
     def test_json_compiles_elsewhere(self, capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                      monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,7 +151,7 @@ class TestCommandLine:
         assert main(["suggest", "--gpus", "4", "--model-config", model("mixtral-8x7b"), "--format", "json"]) == 0
         docs = json.loads(capsys.readouterr().out)
         monkeypatch.chdir(tmp_path)
-        assert all(compile_dict(doc).plan().world_size == 4 for doc in docs)
+        assert all(compile_dict(with_head(doc)).plan().world_size == 4 for doc in docs)
 
     def test_table(self, capsys: pytest.CaptureFixture[str]) -> None:
         """The table: a header naming the model, a row per layout with its reasons, the refusing rules."""

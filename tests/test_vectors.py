@@ -82,6 +82,23 @@ SEED_STRICTER: dict[str, str] = {
     # EngineArgs asserts DP × PP × TP is divisible by nnodes.
     "s0700": "engine.nnodes_divides_world",
     "s0758": "engine.nnodes_divides_world",
+    # pconf's deployment checks (pconf.rules.deploy), which vLLM's ParallelConfig does not make.
+    # A port is 1..65535 (vLLM takes master_port = -1 and fails when it binds it).
+    "s0114": "schema.bound",
+    # A node has at least one device (cluster.devices_per_node = 0: the oracle's platform reported no GPU).
+    "s0484": "plan.devices",
+    # A run over several nodes (nnodes > 1, or vLLM's DP-only multi-node form: data_parallel_size_local given
+    # below data_parallel_size) meets at 127.0.0.1, vLLM's default, which the other nodes never reach (they time
+    # out after the rendezvous timeout).
+    **dict.fromkeys(["s0364", "s0380", "s0381", "s0383", "s0449", "s0450", "s0461", "s0467", "s0480", "s0483",
+                     "s0552", "s0580", "s0790", "s0451", "s0470", "s0720"], "network.loopback"),
+    # The ranks do not fill the nodes evenly (with DP = data_parallel_size_local on 2 or 4 nodes, vLLM's DP engines
+    # all start on node 0; the other nodes' share is empty).
+    **dict.fromkeys(["s0447", "s0453", "s0463", "s0471", "s0475", "s0477"], "plan.nodes"),
+    # One node would run more ranks than it has GPUs: vLLM checks world_size (one DP replica) against the GPUs;
+    # the DP engines after the first find no GPU when they start.
+    **dict.fromkeys(["s0429", "s0495", "s0507", "s0531", "s0554", "s0573", "s0582", "s0611", "s0632", "s0666",
+                     "s0694", "s0730", "s0742", "s0774", "s0787", "s0803"], "plan.devices"),
 }
 STRICTER: dict[str, str] = {
     **{f"0.23/{rid}": rule for rid, rule in SEED_STRICTER.items()},
@@ -98,6 +115,18 @@ STRICTER: dict[str, str] = {
     "0.28/s0577": "engine.nnodes_divides_world",
     # NUMA binding fails at worker start: one CPU list for the four workers of a PP=4 run.
     "0.28/s0701": "numa.cpus_too_short",
+    # pconf's deployment checks (pconf.rules.deploy), as in the seed's list above: the port -1 and the timeout -1
+    # that vLLM takes, loopback rendezvous across nodes, nodes the ranks do not fill evenly, too few devices.
+    "0.28/s0105": "schema.bound", "0.28/s0106": "schema.bound",
+    **dict.fromkeys(["0.28/s0399", "0.28/s0400", "0.28/s0414", "0.28/s0439", "0.28/s0442", "0.28/s0448", "0.28/s0454",
+                     "0.28/s0457", "0.28/s0463", "0.28/s0465", "0.28/s0466", "0.28/s0470", "0.28/s0471", "0.28/s0474",
+                     "0.28/s0593", "0.28/s0675", "0.28/s0697", "0.28/s0725", "0.28/s0768", "0.28/s0773",
+                     "0.28/s0782"], "network.loopback"),
+    **dict.fromkeys(["0.28/s0449", "0.28/s0450", "0.28/s0654"], "plan.nodes"),
+    **dict.fromkeys(["0.28/s0429", "0.28/s0431", "0.28/s0432", "0.28/s0440", "0.28/s0441", "0.28/s0443", "0.28/s0477",
+                     "0.28/s0573", "0.28/s0599", "0.28/s0606", "0.28/s0615", "0.28/s0628", "0.28/s0669", "0.28/s0676",
+                     "0.28/s0680", "0.28/s0698", "0.28/s0712", "0.28/s0715", "0.28/s0727", "0.28/s0760",
+                     "0.28/s0766"], "plan.devices"),
     # -- vLLM 0.34 --
     "0.34/s0043": "schema.choice", "0.34/s0053": "schema.choice", "0.34/s0059": "schema.choice",
     "0.34/s0486": "engine.node_rank_range", "0.34/s0487": "engine.node_rank_range",
@@ -108,6 +137,15 @@ STRICTER: dict[str, str] = {
     "0.34/s0512": "dp.nnodes_groups", "0.34/s0769": "dp.nnodes_groups",
     # VllmConfig: micro-batching needs a DeepEP or nixl_ep all2all backend.
     "0.34/s0735": "engine.ubatch_requires_deepep",
+    # pconf's deployment checks, as for 0.28.
+    "0.34/s0120": "schema.bound", "0.34/s0121": "schema.bound",
+    **dict.fromkeys(["0.34/s0452", "0.34/s0465", "0.34/s0467", "0.34/s0495", "0.34/s0501", "0.34/s0504", "0.34/s0510",
+                     "0.34/s0511", "0.34/s0517", "0.34/s0519", "0.34/s0525", "0.34/s0526", "0.34/s0528", "0.34/s0678",
+                     "0.34/s0711", "0.34/s0744", "0.34/s0767"], "network.loopback"),
+    **dict.fromkeys(["0.34/s0503", "0.34/s0505", "0.34/s0506", "0.34/s0513", "0.34/s0658", "0.34/s0859"], "plan.nodes"),
+    **dict.fromkeys(["0.34/s0493", "0.34/s0494", "0.34/s0530", "0.34/s0545", "0.34/s0646", "0.34/s0701", "0.34/s0716",
+                     "0.34/s0749", "0.34/s0776", "0.34/s0803", "0.34/s0806", "0.34/s0808", "0.34/s0813", "0.34/s0836",
+                     "0.34/s0837", "0.34/s0852"], "plan.devices"),
 }
 
 #: Records whose ParallelConfig value VllmConfig changes afterwards (the recording ran ParallelConfig alone):

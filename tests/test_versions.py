@@ -67,7 +67,8 @@ REMOVED = {"0.34": {"parallel.sd_worker_cls"}}
 #: (default, nullable, ge, le) of keys whose facts a later release changes or that it adds.
 FACTS: dict[str, dict[str, tuple[Any, bool, int | None, int | None]]] = {
     "0.23": {
-        "parallel.data_parallel_rpc_port": (29550, False, None, None),
+        # vLLM 0.23 leaves the port unbounded; pconf bounds every port key in every release (pconf.rules.deploy).
+        "parallel.data_parallel_rpc_port": (29550, False, 1, 65535),
         "parallel.numa_bind": (False, False, None, None),
         "parallel.dcp_comm_backend": ("ag_rs", False, None, None),
         "parallel.eplb_config.num_redundant_experts": (0, False, 0, None),
@@ -213,7 +214,7 @@ def compiled(release: str, parallel: dict[str, Any], **cluster: Any) -> pconf.Co
 class TestBehaviour:
     def test_custom_all_reduce_multinode(self) -> None:
         """0.23 turns custom all-reduce off for nnodes > 1 at config time; 0.28 and 0.34 leave it."""
-        two = {"tensor_parallel_size": 8, "nnodes": 2, "pipeline_parallel_size": 2}
+        two = {"tensor_parallel_size": 8, "nnodes": 2, "pipeline_parallel_size": 2, "master_addr": "10.0.0.1"}
         assert [compiled(r, two).resolved.parallel.disable_custom_all_reduce for r in PROFILES] == [True, False,
                                                                                                     False]
 
@@ -290,7 +291,8 @@ class TestHash:
             sides = []
             for kwargs in (record["kwargs_a"], record["kwargs_b"]):
                 try:
-                    sides.append(str(pconf.compile_dict({"vllm_version": release, "parallel": kwargs,
+                    parallel = {"master_addr": "10.0.0.1", **kwargs}  # a multi-node side needs node 0's address
+                    sides.append(str(pconf.compile_dict({"vllm_version": release, "parallel": parallel,
                                                          "cluster": {"devices_per_node": 16}}).graph_hash))
                 except pconf.ConfigError:
                     break

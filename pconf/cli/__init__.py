@@ -3,10 +3,12 @@
 Each command lives in a module of this package that declares its arguments and its handler; only the module
 of the command being run is imported (``COMMANDS``), so ``pconf hash`` does not build ``pconf launch``.
 
-Exit codes: 0 success; 2 a config error (every issue listed on stderr, no traceback); 1 an internal bug
-(with its traceback), or a negative answer where the command is a check: ``pconf hash --check`` when the
-graph changed, ``pconf diff`` when the configs differ (like diff(1)). ``PCONF_TRACEBACK=1`` re-raises
-config errors too.
+Exit codes: 0 success; 2 a config error (every issue listed on stderr, no traceback); 3 an environment fault
+while running a plan (``pconf launch``, ``doctor``: the rendezvous store unreachable or its port taken, ranks
+that did not join in time, a rank or peer that died), one line naming the address and what to check; 1 an
+internal bug (with its traceback), or a negative answer where the command is a check: ``pconf hash --check``
+when the graph changed, ``pconf diff`` when the configs differ (like diff(1)). ``PCONF_TRACEBACK=1`` re-raises
+config errors and faults too.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from pconf.cli.common import EXIT_BUG, EXIT_CONFIG, EXIT_OK, print_issues
+from pconf.cli.common import EXIT_BUG, EXIT_CONFIG, EXIT_FAULT, EXIT_OK, print_issues
 
 #: command -> (the module that declares it, its one-line help), in the order ``pconf --help`` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -49,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser(argv).parse_args(argv)
     args.command_argv = after
     handler: Callable[[argparse.Namespace], int] = args.handler
-    from pconf.errors import ConfigError
+    from pconf.errors import ConfigError, Fault
 
     try:
         return handler(args)
@@ -58,6 +60,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print_issues(exc.issues)
         return EXIT_CONFIG
+    except Fault as exc:  # the environment, not the file and not pconf: one line, exit 3
+        if os.environ.get("PCONF_TRACEBACK") == "1":
+            raise
+        print(f"pconf {args.command}: {exc}", file=sys.stderr, flush=True)
+        return EXIT_FAULT
     except BrokenPipeError:  # e.g. `pconf compile x.toml | head`
         sys.stderr.close()
         return EXIT_OK

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from pconf.compile import Compiled
     from pconf.errors import Issue
 
-EXIT_OK, EXIT_BUG, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_BUG, EXIT_CONFIG, EXIT_FAULT = 0, 1, 2, 3
 EXIT_CHANGED = 1  # a check's negative answer: `hash --check` found changes, `diff` found differences
 
 
@@ -30,6 +30,19 @@ def inputs(p: argparse.ArgumentParser, files: bool = True) -> None:
     p.add_argument("--model-config", metavar="PATH", default=None,
                    help="check the layout against this model: its config.json or model directory (as [model] "
                    "config = PATH; see docs/models.md)")
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite, positive number of seconds (``--timeout``); anything else is a usage error."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0 or value > 10**9:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number of seconds above 0 (at most 1e9)")
+    return value
 
 
 def probe_options(p: argparse.ArgumentParser) -> None:

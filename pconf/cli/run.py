@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import sys
 from collections.abc import Callable
 
-from pconf.cli.common import EXIT_CONFIG, compile_args, inputs, overrides_for_ranks, usage
+from pconf.cli.common import EXIT_CONFIG, compile_args, inputs, overrides_for_ranks, seconds, usage
 
 
 def _launch_parser(p: argparse.ArgumentParser) -> None:
@@ -18,8 +19,9 @@ def _launch_parser(p: argparse.ArgumentParser) -> None:
                    help="which node this is (default: parallel.node_rank of the files)")
     p.add_argument("--nproc", type=int, default=None, metavar="N",
                    help="ranks to start here; must match the plan's ranks per node (a check, not an override)")
-    p.add_argument("--timeout", type=float, default=None, metavar="S",
-                   help="give up after S seconds (default: distributed_timeout_seconds, else 300)")
+    p.add_argument("--timeout", type=seconds, default=None, metavar="S",
+                   help="give up on the rendezvous after S seconds (default: distributed_timeout_seconds, else 300); "
+                        "pconf's own check run must also finish in that time, a command after -- need not")
     p.add_argument("--quiet", action="store_true", help="print only failures")
     p.set_defaults(handler=_launch)
 
@@ -34,19 +36,27 @@ def _launch(args: argparse.Namespace) -> int:
         return usage(f"--nproc {args.nproc}, but the plan runs {len(plan.node_ranks(node))} ranks on node {node} "
                      "(change the parallel sizes or nnodes in the file)", "launch")
     timeout = args.timeout or float(compiled.resolved.parallel.distributed_timeout_seconds or 300)
+    if plan.ports.world_port is None:
+        return usage("the world rendezvous port is picked when vLLM starts (vLLM-environment mode with DP); launch "
+                     "without --vllm-env, where the file's ports are kept", "launch")
     if importlib.util.find_spec("torch") is None:
         print("pconf launch: the ranks need torch: pip install torch==2.13.0 (the CPU wheel), then "
               "pip install 'pconf[runtime]'", file=sys.stderr)
         return EXIT_CONFIG
+    # A failed connect makes torch's C++ side log a stack trace; the launcher says it in one line (exit 3). Its
+    # ranks keep torch's own logging.
+    unset = () if "TORCH_CPP_LOG_LEVEL" in os.environ else ("TORCH_CPP_LOG_LEVEL",)
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "FATAL")
     from pconf.runtime.launch import LaunchOptions, start
 
     return start(plan, LaunchOptions(files=args.files, overrides=overrides_for_ranks(args), node=node,
-                                     timeout=timeout, quiet=args.quiet, command=list(args.command_argv)))
+                                     timeout=timeout, quiet=args.quiet, command=list(args.command_argv),
+                                     child_env_unset=unset))
 
 
 def _doctor_parser(p: argparse.ArgumentParser) -> None:
     inputs(p)
-    p.add_argument("--timeout", type=float, default=120.0, metavar="S", help="give up after S seconds")
+    p.add_argument("--timeout", type=seconds, default=120.0, metavar="S", help="give up after S seconds")
     p.add_argument("--quiet", action="store_true", help="print only the verdict and failures")
     p.set_defaults(handler=_doctor)
 

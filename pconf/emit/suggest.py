@@ -25,10 +25,12 @@ def suggest_table(s: Suggestion) -> str:
     lines += aligned(("#", "tp", "pp", "dp", "ep", "dcp", "nodes", "why"), rows)
     if s.refused:
         lines.append(f"other layouts refused by: {', '.join(s.refused)}")
+    if nodes > 1 and s.layouts:
+        lines.append("each node needs node 0's address: set parallel.master_addr or [cluster.network].node_addresses")
     return "\n".join(lines) + "\n"
 
 
 def suggest_json(s: Suggestion) -> str:
     """The layouts, best first, as a JSON list of documents: each compiles (``pconf.compile_dict``) to its
-    layout on exactly the GPUs asked for."""
+    layout on exactly the GPUs asked for (over several nodes, once node 0's address is added)."""
     return json.dumps([layout.document for layout in s.layouts], indent=2, ensure_ascii=False) + "\n"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pconf.emit.model import model_lines, rank_model_lines
 from pconf.errors import shorten
+from pconf.netaddr import host_port
 from pconf.plan import GROUP_KINDS, rank_span
 
 if TYPE_CHECKING:
@@ -44,12 +45,14 @@ def plan_table(plan: Plan, node: int | None = None) -> str:
     for block in model_lines(plan):
         lines += [block] if isinstance(block, str) else aligned(*block, indent="  ")
     ports = plan.ports
-    world = f"{ports.world_addr}:{ports.world_port}" if ports.world_port is not None else "picked at run time"
+    world = host_port(ports.world_addr, ports.world_port) if ports.world_port is not None else "picked at run time"
     text = f"ports: world rendezvous {world}"
     if plan.dp > 1:
-        group = (f"{ports.dp_master_ip}:{ports.dp_init_ports[0]}" if ports.dp_init_ports
+        group = (host_port(ports.dp_master_ip, ports.dp_init_ports[0]) if ports.dp_init_ports
                  else f"{ports.dp_master_ip}, port picked at run time")
         text += f"; DP group {group}; DP RPC {ports.dp_rpc_port}"
+    if ports.api_ports:
+        text += f"; API server {rank_span(ports.api_ports)}"
     lines.append(text)
     lines += numa_lines(plan, [row.rank for row in ranks])
     return "\n".join(lines) + "\n"

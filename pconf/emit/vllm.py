@@ -5,12 +5,18 @@ release has one (its profile's ``serve_flags``: booleans as ``--x`` / ``--no-x``
 comma-separated value, tables such as ``eplb_config`` as JSON), and a decided
 ``scheduler.async_scheduling`` becomes ``--[no-]async-scheduling``. The layout:
 
-- one node: a single command;
+- one node: a single command (with ``--data-parallel-size-local`` when the file gives it);
 - several nodes: every node gets ``--nnodes``, ``--node-rank``, ``--master-addr``, ``--master-port`` (so vLLM
   sees the same multi-node deployment pconf compiled: the same rendezvous, custom all-reduce off); with DP
   also ``--data-parallel-size-local`` and the head's ``--data-parallel-address`` / ``--data-parallel-rpc-port``,
   and on the other nodes ``--data-parallel-start-rank`` and ``--headless`` (not with hybrid LB: each node
   serves);
+- vLLM's DP-only multi-node form (``nnodes`` unset, ``data_parallel_size_local`` below ``data_parallel_size``):
+  node 0 ``--data-parallel-size-local L --data-parallel-address A --data-parallel-rpc-port P``, node k the same
+  with ``--headless --data-parallel-start-rank k·L``, no ``--nnodes``;
+- the API server's ``[serve]`` flags (``--host``, ``--port``, ``--api-server-count``) on every node that serves;
+- ``[cluster.network]``'s variables (``VLLM_HOST_IP`` of the node, ``GLOO_SOCKET_IFNAME``,
+  ``NCCL_SOCKET_IFNAME``, ``NCCL_IB_HCA``) as an ``env`` prefix;
 - external DP load balancing: one server per DP rank (``--data-parallel-rank``), started with
   ``CUDA_VISIBLE_DEVICES`` naming that rank's devices on the node;
 - the external_launcher backend is not started by ``vllm serve``: its node line is a ``torchrun`` command,
@@ -27,7 +33,7 @@ import attrs
 
 from pconf.errors import Issue
 from pconf.plan import Plan
-from pconf.schema import ParallelConfig
+from pconf.schema import ParallelConfig, ServeConfig
 from pconf.versions import DEFAULT, PROFILES, Profile
 
 if TYPE_CHECKING:
@@ -36,6 +42,7 @@ if TYPE_CHECKING:
 #: ParallelConfig fields that the default release's ``vllm serve`` takes as flags, in the order they are printed.
 #: (Launch layout flags -- DP local size, address, ports, start rank, nodes -- are placed per node below.)
 FLAG_FIELDS = tuple(PROFILES[DEFAULT].serve_flags)
+_SERVE_DEFAULTS = ServeConfig()
 
 
 def flag(field: str) -> str:
@@ -93,46 +100,66 @@ def _default(profile: Profile, a: attrs.Attribute[Any], path: str) -> Any:
 
 def serve_commands(plan: Plan, node: int, model: str = "$MODEL") -> list[list[str]]:
     """The argv lists node ``node`` runs: one ``vllm serve`` (one per DP rank with external LB, each with its
-    devices), or, for the external_launcher backend, the ``torchrun`` line of that node."""
+    devices), or, for the external_launcher backend, the ``torchrun`` line of that node. ``[cluster.network]``
+    facts (and external LB's devices) come first, as an ``env NAME=value ...`` prefix."""
     if not 0 <= node < plan.nnodes:
         raise IndexError(f"node {node} is outside 0..{plan.nnodes - 1}")
     doc = plan.resolved.document
-    p = doc.parallel
+    p, resolved = doc.parallel, plan.resolved.parallel
+    network = [f"{name}={value}" for name, value in plan.network_env(node).items()]
     if p.distributed_executor_backend == "external_launcher":
-        return [torchrun_command(plan, node)]
+        command = torchrun_command(plan, node)
+        return [["env", *network, *command] if network else command]
     base = ["vllm", "serve", model, *setting_flags(p, plan.resolved.profile),
             *scheduler_flags(doc.scheduler.async_scheduling)]
     facts = plan.resolved.model
     if facts is not None and facts.pp_partition is not None:  # [model] pp_layer_partition reaches vLLM as env
-        base = ["env", "VLLM_PP_LAYER_PARTITION=" + ",".join(map(str, facts.pp_partition)), *base]
-    dp_address = ["--data-parallel-address", p.data_parallel_master_ip,
-                  "--data-parallel-rpc-port", str(p.data_parallel_rpc_port)]
+        network.append("VLLM_PP_LAYER_PARTITION=" + ",".join(map(str, facts.pp_partition)))
+    dp_address = ["--data-parallel-address", resolved.data_parallel_master_ip,
+                  "--data-parallel-rpc-port", str(resolved.data_parallel_rpc_port)]
     ranks = [plan.rank(r) for r in plan.node_ranks(node)]
     dp_ranks = sorted({row.dp for row in ranks})
-    nodes = ["--nnodes", str(plan.nnodes), "--node-rank", str(node), "--master-addr", p.master_addr,
-             "--master-port", str(p.master_port)] if plan.nnodes > 1 else []
+    # vLLM's multi-node mp run (nnodes > 1): every node says so; the DP-only form keeps vLLM's nnodes at 1.
+    nodes = ["--nnodes", str(p.nnodes), "--node-rank", str(node), "--master-addr", resolved.master_addr,
+             "--master-port", str(resolved.master_port)] if p.nnodes > 1 else []
     if p.data_parallel_external_lb:  # one server per DP rank, on that rank's devices of this node
         commands = []
-        for d in dp_ranks:
+        for i, d in enumerate(dp_ranks):
             devices = ",".join(str(row.local_rank) for row in ranks if row.dp == d)
-            commands.append(["env", f"CUDA_VISIBLE_DEVICES={devices}", *_without_env(base), *nodes,
-                             "--data-parallel-rank", str(d), *dp_address])
+            commands.append(["env", f"CUDA_VISIBLE_DEVICES={devices}", *network, *base, *nodes,
+                             "--data-parallel-rank", str(d), *dp_address, *serve_flags(doc.serve, i)])
         return commands
+    serving = node == 0 or p.data_parallel_hybrid_lb
     if plan.nnodes == 1:
-        return [base]
-    argv = [*base, *nodes]
-    if plan.dp > 1:
-        argv += ["--data-parallel-size-local", str(p.data_parallel_size_local), *dp_address]
-        if node:
-            argv += ["--data-parallel-start-rank", str(dp_ranks[0])]
-    if node and not p.data_parallel_hybrid_lb:
-        argv.append("--headless")
-    return [argv]
+        argv = [*base]
+        local_default = _default(plan.resolved.profile, attrs.fields(ParallelConfig).data_parallel_size_local,
+                                 "parallel.data_parallel_size_local")
+        if p.data_parallel_size_local != local_default:  # written: kept, as vLLM reads it
+            argv += ["--data-parallel-size-local", str(p.data_parallel_size_local)]
+    else:
+        argv = [*base, *nodes]
+        if plan.dp > 1:
+            argv += ["--data-parallel-size-local", str(resolved.data_parallel_size_local), *dp_address]
+            if node:
+                argv += ["--data-parallel-start-rank", str(dp_ranks[0])]
+        if not serving:
+            argv.append("--headless")
+    if serving:
+        argv += serve_flags(doc.serve)
+    return [["env", *network, *argv] if network else argv]
 
 
-def _without_env(argv: list[str]) -> list[str]:
-    """``argv`` without a leading ``env``, for a command that already starts with one."""
-    return argv[1:] if argv[0] == "env" else argv
+def serve_flags(serve: ServeConfig, index: int = 0) -> list[str]:
+    """The API server's flags (``[serve]``) that differ from vLLM's defaults; a node's server ``index`` listens on
+    ``port + index``."""
+    argv: list[str] = []
+    if serve.host is not None:
+        argv += ["--host", serve.host]
+    if serve.port + index != _SERVE_DEFAULTS.port:
+        argv += ["--port", str(serve.port + index)]
+    if serve.api_server_count is not None:
+        argv += ["--api-server-count", str(serve.api_server_count)]
+    return argv
 
 
 def scheduler_flags(async_scheduling: bool | str) -> list[str]:
@@ -151,9 +178,17 @@ def torchrun_command(plan: Plan, node: int, script: str = "$SCRIPT") -> list[str
 
 
 def llm_kwargs(plan: Plan) -> str:
-    """The parallel keyword arguments of ``vllm.LLM(...)`` for an external_launcher script, as Python."""
+    """The parallel keyword arguments of ``vllm.LLM(...)`` for an external_launcher script, as Python.
+
+    A multi-node run passes ``nnodes`` (so vLLM's EngineArgs and ParallelConfig see the deployment pconf
+    compiled: custom all-reduce off, the DP-local size inferred per node); not ``node_rank`` (vLLM takes the ranks
+    from torchrun's RANK and LOCAL_RANK, and the DP rank from RANK), nor ``master_addr``/``master_port``
+    (external_launcher initialises torch.distributed with ``env://``: torchrun's MASTER_ADDR and MASTER_PORT,
+    which the torchrun line sets)."""
     p, profile = plan.resolved.document.parallel, plan.resolved.profile
     settings = {"distributed_executor_backend": p.distributed_executor_backend, **changed_settings(p, profile)}
+    if p.nnodes > 1:
+        settings["nnodes"] = p.nnodes
     tables = {k: v for k, v in settings.items() if isinstance(v, dict)}
     items = [f"{k}={v!r}" for k, v in settings.items() if k not in tables] + [f"{k}={v!r}" for k, v in tables.items()]
     return f"LLM($MODEL, {', '.join(items)})"
@@ -178,12 +213,19 @@ def serve_warnings(compiled: Compiled) -> list[Issue]:
 
 def vllm_text(plan: Plan, node: int | None = None, model: str = "$MODEL") -> str:
     """``pconf plan --format vllm``: the shell lines of every node (``# node K`` before each when there are
-    several), or of one; for external_launcher first the ``LLM(...)`` call the script makes."""
+    several), or of one; for external_launcher first the ``LLM(...)`` call the script makes; with the ray
+    backend and a ``ray_runtime_env``, first how it reaches Ray (vLLM takes it from the Ray job, not a flag)."""
     nodes = [node] if node is not None else range(plan.nnodes)
     text = "".join(("" if plan.nnodes == 1 else f"# node {n}\n") + render(serve_commands(plan, n, model))
                    for n in nodes)
-    if plan.resolved.parallel.distributed_executor_backend == "external_launcher":
+    resolved = plan.resolved
+    if resolved.parallel.distributed_executor_backend == "external_launcher":
         text = f"# $SCRIPT builds {llm_kwargs(plan)}\n" + text
+    runtime_env = resolved.parallel.ray_runtime_env
+    if resolved.derived.use_ray and runtime_env:
+        text = ("# parallel.ray_runtime_env is not a vllm serve flag: vLLM reads the Ray job's runtime env, so "
+                "submit the line as\n# ray job submit --runtime-env-json "
+                f"{shlex.quote(json.dumps(runtime_env, separators=(',', ':')))} -- vllm serve ...\n") + text
     return text
 
 
@@ -196,5 +238,14 @@ def _quote(arg: str) -> str:
     return arg if arg.startswith("$") and arg[1:].replace("_", "").isalnum() else shlex.quote(arg)
 
 
-__all__ = ["FLAG_FIELDS", "llm_kwargs", "render", "scheduler_flags", "serve_commands", "setting_flags",
-           "torchrun_command", "vllm_text"]
+__all__ = [
+    "FLAG_FIELDS",
+    "llm_kwargs",
+    "render",
+    "scheduler_flags",
+    "serve_commands",
+    "serve_flags",
+    "setting_flags",
+    "torchrun_command",
+    "vllm_text",
+]

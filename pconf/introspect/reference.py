@@ -127,8 +127,9 @@ def reference_markdown() -> str:
         "",
         "### Rules across keys",
         "",
-        "vLLM's checks on these fields, wherever vLLM makes them, run on the resolved values. pconf runs all of "
-        "them and reports every failure at once; warnings do not stop a compile.",
+        "vLLM's checks on these fields, wherever vLLM makes them, run on the resolved values, then pconf's own "
+        "checks of the deployment (nodes, devices, ports, addresses), which vLLM's ParallelConfig does not make. "
+        "pconf runs all of them and reports every failure at once; warnings do not stop a compile.",
         "",
         "| rule | severity | where vLLM checks it | what it requires |",
         "| --- | --- | --- | --- |",
@@ -240,7 +241,10 @@ def _all_fields() -> list[tuple[str, attrs.Attribute[Any]]]:
 
 
 def _source(text: str) -> str:
-    """Where vLLM makes a check, its code name in backticks: ``vLLM X.y (detail)`` -> ```X.y` (detail)``."""
+    """Where vLLM makes a check, its code name in backticks: ``vLLM X.y (detail)`` -> ```X.y` (detail)``; pconf's
+    own checks (``pconf: what``) say so: ``pconf's own: what``."""
+    if text.startswith("pconf: "):
+        return f"pconf's own: {cell(text.removeprefix('pconf: '))}"
     name, _, detail = text.removeprefix("vLLM ").partition(" ")
     return f"`{name}`" + (f" {cell(detail)}" if detail else "")
 

@@ -123,12 +123,16 @@ class _Walker:
                                "pconf reads plain data only: strings, numbers, booleans, null, lists, tables")
             try:
                 value = self.constructor.yaml_constructors[tag](self.constructor, node)
-            except (ValueError, yaml.YAMLError) as exc:  # e.g. `!!int xyz`, a date like 2001-13-45
+            except (ValueError, IndexError, KeyError, AttributeError, OverflowError, yaml.YAMLError) as exc:
+                # `!!int xyz`, `!!int ""`, `!!bool maybe`, `!!timestamp x`, a date like 2001-13-45: PyYAML's
+                # constructors fail in more ways than ValueError
                 if tag == _INT and sum(c.isdigit() for c in node.value) > 19:  # more digits than int() converts
                     raise _Refused(node, int_range(path)) from None
-                raise _refused(node, path, "load.yaml_value",
-                               f"cannot read {shorten(node.value)!r} as {tag.rsplit(':', 1)[-1]}",
-                               f"fix the value ({shorten(str(exc))})") from None
+                kind = tag.rsplit(":", 1)[-1]
+                why = shorten(str(exc)) if isinstance(exc, ValueError | yaml.YAMLError) and str(exc) else \
+                    f"not a valid {kind}"
+                raise _refused(node, path, "load.yaml_value", f"cannot read {shorten(node.value)!r} as {kind}",
+                               f"fix the value ({why})") from None
             if out_of_range(value):
                 raise _Refused(node, int_range(path, value))
             return value

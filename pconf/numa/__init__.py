@@ -16,9 +16,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-_BINDING = ("PCT_SKUS", "PROCESS_KINDS", "Binding", "BindingError", "NodeList", "PctSku", "ProcessKind",
+_BINDING = ("PCT_SKUS", "PROCESS_KINDS", "Binding", "BindingError", "Bound", "NodeList", "PctSku", "ProcessKind",
             "auto_detection_problem", "engine_binding", "gpu_index", "gpus_used", "local_layout", "node_cpus",
-            "node_list", "pct_cpus", "pct_stride", "process_binding", "worker_binding")
+            "node_list", "pct_cpus", "pct_stride", "process_binding", "vllm_binds", "worker_binding")
 _SYSFS = ("GPU_VENDORS", "HostNode", "HostTopology", "PciDevice", "read_host_topology")
 _EXPORTS = {**dict.fromkeys(_BINDING, "pconf.numa.binding"), **dict.fromkeys(_SYSFS, "pconf.numa.sysfs")}
 
@@ -28,6 +28,7 @@ __all__ = [
     "PROCESS_KINDS",
     "Binding",
     "BindingError",
+    "Bound",
     "HostNode",
     "HostTopology",
     "NodeList",
@@ -45,6 +46,7 @@ __all__ = [
     "pct_stride",
     "process_binding",
     "read_host_topology",
+    "vllm_binds",
     "worker_binding",
 ]
 
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
         PROCESS_KINDS,
         Binding,
         BindingError,
+        Bound,
         NodeList,
         PctSku,
         ProcessKind,
@@ -67,6 +70,7 @@ if TYPE_CHECKING:
         pct_cpus,
         pct_stride,
         process_binding,
+        vllm_binds,
         worker_binding,
     )
     from pconf.numa.sysfs import GPU_VENDORS, HostNode, HostTopology, PciDevice, read_host_topology

@@ -127,6 +127,39 @@ class NodeList(NamedTuple):
     reason: str
 
 
+class Bound(NamedTuple):
+    """How vLLM binds the processes of a run (``configure_subprocess`` wraps only the processes it spawns itself).
+
+    ``worker``: how a rank's own process is bound: ``"worker"`` (the mp executor spawns it), ``"EngineCore"``
+    (the uni executor runs the one worker inside its EngineCore process), or None (Ray actors, or torchrun's
+    processes under external_launcher). ``engines``: whether the EngineCore processes are bound (vLLM spawns them
+    unless the DP engines are Ray actors or external_launcher runs everything in torchrun's processes).
+    ``reason``: what is left unbound, for people (empty when every rank's process is bound).
+    """
+
+    worker: ProcessKind | None
+    engines: bool
+    reason: str
+
+
+def vllm_binds(p: ParallelConfig) -> Bound:
+    """How vLLM 0.23.0 binds a run's processes with numa_bind on, for the resolved executor and DP backends."""
+    backend = p.distributed_executor_backend
+    if backend == "external_launcher":
+        return Bound(None, False, "vLLM binds no process under external_launcher (torchrun starts them all)")
+    engines = p.data_parallel_backend != "ray"
+    if backend == "mp":
+        return Bound("worker", engines, "")
+    if backend == "uni" and engines:
+        return Bound("EngineCore", True, "")
+    workers = "its workers are Ray actors" if backend == "ray" else "the worker runs in a Ray actor" \
+        if backend == "uni" else f"the {backend} executor starts its own workers"
+    if engines:
+        return Bound(None, True, f"vLLM binds only the EngineCore processes under the {backend} executor ({workers})")
+    return Bound(None, False, f"vLLM binds no process: {workers} and the DP engines are Ray actors "
+                 "(data_parallel_backend = ray)")
+
+
 def local_layout(p: ParallelConfig, nnodes_within_dp: int | None) -> bool:
     """vLLM's condition for offsetting GPU indices by the local DP rank (spec §13.2)."""
     return (p.distributed_executor_backend not in ("ray", "external_launcher")
@@ -141,18 +174,20 @@ def gpu_index(p: ParallelConfig, nnodes_within_dp: int | None, local_rank: int, 
 
 
 def gpus_used(p: ParallelConfig, *, nnodes_within_dp: int | None, local_world_size: int | None,
-              processes: int) -> int:
+              processes: int, nodes: int | None = None) -> int:
     """How many GPU indices the workers of one node use (the highest index + 1); every node uses the same ones.
 
     In the local layout (``local_layout``) a node runs ``dp_per_node`` engines of ``local_world_size`` workers,
     and worker ``l`` of local engine ``d`` uses index ``l + d × PP × TP``; otherwise a node's workers use their
-    local ranks ``0 … processes / nnodes - 1``.
+    local ranks ``0 … processes / nodes - 1``. ``nodes``: the deployment's nodes (``nnodes`` when not given; more
+    in vLLM's DP-only multi-node form, where each node runs data_parallel_size_local engines).
     """
+    nodes = p.nnodes if nodes is None else nodes
     if local_layout(p, nnodes_within_dp):
         lws = local_world_size or 1
-        dp_per_node = p.data_parallel_size if p.nnodes == 1 else max(p.data_parallel_size_local, 1)
+        dp_per_node = p.data_parallel_size if nodes == 1 else max(p.data_parallel_size_local, 1)
         return lws + (dp_per_node - 1) * p.pipeline_parallel_size * p.tensor_parallel_size
-    return max(processes // max(p.nnodes, 1), 1)
+    return max(processes // max(nodes, 1), 1)
 
 
 def auto_detection_problem(topology: Topology, device: str) -> str | None:
@@ -173,6 +208,9 @@ def node_list(p: ParallelConfig, topology: Topology | None, device: str) -> Node
     error in ``pconf.rules`` (``numa.auto_detection``)."""
     if not p.numa_bind:
         return NodeList("off", None, "numa_bind is false")
+    bound = vllm_binds(p)
+    if bound.worker is None and not bound.engines:
+        return NodeList("off", None, bound.reason)
     if p.numa_bind_nodes is not None:
         return NodeList("nodes", p.numa_bind_nodes, "parallel.numa_bind_nodes")
     if topology is None:
@@ -262,6 +300,7 @@ __all__ = [
     "PROCESS_KINDS",
     "Binding",
     "BindingError",
+    "Bound",
     "NodeList",
     "PctSku",
     "ProcessKind",
@@ -275,5 +314,6 @@ __all__ = [
     "pct_cpus",
     "pct_stride",
     "process_binding",
+    "vllm_binds",
     "worker_binding",
 ]

@@ -6,7 +6,10 @@ more such cut of the same ranks (``NODE_LAYOUT``). EP groups exist only for MoE 
 same ranks).
 
 N, the number of processes, is ``world_size_across_dp``, except with the external_launcher backend, where
-vLLM's world_size already counts DP (and world_size_across_dp counts it twice): there N = world_size.
+vLLM's world_size already counts DP (and world_size_across_dp counts it twice): there N = world_size. The nodes
+are ``derived.nodes``: ``nnodes``, or ``data_parallel_size / data_parallel_size_local`` in vLLM's DP-only
+multi-node form (``pconf.engine_args``). The facts the plan and the compile-time checks share (processes, nodes,
+ports) come from ``pconf.deployment``.
 
 Groups are computed from ranges (no per-rank Python loop for the member lists) and rank rows are computed on
 demand, so one rank's slice of a large plan costs O(1) plus its groups' sizes.
@@ -20,20 +23,16 @@ from functools import cached_property
 from itertools import repeat
 from typing import Any, NamedTuple
 
+from pconf import deployment
 from pconf.cpulist import format_cpu_list
-from pconf.errors import Issue, Location, RuleError, problem
+from pconf.deployment import MAX_PORT, MAX_RANKS, Ports
+from pconf.errors import Issue, Location, RuleError
 from pconf.keypath import KeyPath
-from pconf.numa.binding import Binding, NodeList, local_layout, node_list, process_binding
+from pconf.numa.binding import Binding, NodeList, local_layout, node_list, process_binding, vllm_binds
 from pconf.plan.layout import AXES, GROUP_KINDS, GROUP_LAYOUT, NODE_AXES, NODE_LAYOUT, Grid
 from pconf.resolve import ResolvedConfig
 
 __all__ = ["GROUP_KINDS", "MAX_PORT", "MAX_RANKS", "Plan", "Ports", "RankInfo", "make_plan"]
-
-MAX_PORT = 65535
-#: The most ranks a plan lays out (the schema's MAX_PARALLEL_SIZE): a plan holds a row and group entries per
-#: rank, and 65536 ranks take about 0.3 GB and a second to print; sizes multiply, so the product is bounded too.
-MAX_RANKS = 1 << 16
-
 
 class RankInfo(NamedTuple):
     """One process: where it runs and its coordinate on every axis (``ep`` is None without EP groups)."""
@@ -50,28 +49,6 @@ class RankInfo(NamedTuple):
 
     def as_dict(self) -> dict[str, int | None]:
         return self._asdict()
-
-
-class Ports(NamedTuple):
-    """The ports a run takes. ``dp_init_ports`` is None when they are picked at run time.
-
-    ``dp_init_ports`` follows ``get_next_dp_init_port``: without vLLM's prepared pool, the DP master port and
-    then one more per call. A run with DP makes one call for the engine's stateless DP group and, on a single
-    node, a second for the workers' world group; without DP it makes none (empty). The world rendezvous is
-    ``master_addr:master_port`` for multi-node runs and runs without DP, and
-    ``data_parallel_master_ip:dp_init_ports[1]`` for single-node DP, as in vLLM.
-    """
-
-    world_addr: str
-    world_port: int | None
-    dp_master_ip: str
-    dp_init_ports: tuple[int, ...] | None
-    dp_rpc_port: int
-
-    def as_dict(self) -> dict[str, object]:
-        out: dict[str, object] = self._asdict()
-        out["dp_init_ports"] = list(self.dp_init_ports) if self.dp_init_ports is not None else None
-        return out
 
 
 @dataclass(frozen=True)
@@ -165,7 +142,8 @@ class Plan:
     # -- per-rank environment -------------------------------------------------------------------------------
 
     def env(self, r: int) -> dict[str, str]:
-        """The environment a launcher gives rank ``r``: torchrun's variables, vLLM's DP variables, the hash."""
+        """The environment a launcher gives rank ``r``: torchrun's variables, vLLM's DP variables, the hash, the
+        network's (``network_env``) and the NUMA binding's (``numa_env``)."""
         info = self.rank(r)
         p = self.resolved.parallel
         dp_local = info.dp if self.nnodes == 1 else info.dp % max(p.data_parallel_size_local, 1)
@@ -192,7 +170,22 @@ class Plan:
         model = self.resolved.model
         if model is not None and model.pp_partition is not None:  # [model] pp_layer_partition: vLLM's split
             env["VLLM_PP_LAYER_PARTITION"] = ",".join(map(str, model.pp_partition))
+        env.update(self.network_env(info.node))
         env.update(self.numa_env(r))
+        return env
+
+    def network_env(self, node: int) -> dict[str, str]:
+        """The variables ``[cluster.network]`` sets on node ``node``: ``VLLM_HOST_IP`` (the node's address),
+        ``GLOO_SOCKET_IFNAME`` and ``NCCL_SOCKET_IFNAME`` (``socket_ifname``), ``NCCL_IB_HCA`` (``ib_hca``); each
+        only when given."""
+        network = self.resolved.document.cluster.network
+        env: dict[str, str] = {}
+        if network.node_addresses and node < len(network.node_addresses):
+            env["VLLM_HOST_IP"] = network.node_addresses[node]
+        if network.socket_ifname:
+            env["GLOO_SOCKET_IFNAME"] = env["NCCL_SOCKET_IFNAME"] = network.socket_ifname
+        if network.ib_hca:
+            env["NCCL_IB_HCA"] = network.ib_hca
         return env
 
     # -- NUMA binding (vLLM's numa_utils; see pconf.numa.binding) -------------------------------------------
@@ -205,10 +198,17 @@ class Plan:
 
     def binding(self, r: int, process_kind: str = "worker") -> Binding | None:
         """Rank ``r``'s NUMA binding exactly as vLLM builds it: its worker's, or with ``process_kind="EngineCore"``
-        the binding of its DP rank's EngineCore. None when numa_bind is off, or when the binding is left to
-        vLLM's auto-detection at run time (no topology: ``plan.numa.reason`` says why). BindingError
-        (``pconf.numa.binding``) where vLLM would fail; compiling reports those cases first, as ``numa.*`` errors."""
+        the binding of its DP rank's EngineCore. None when numa_bind is off, when vLLM binds no such process
+        (workers only under the mp executor; EngineCores unless they are Ray actors or external_launcher runs the
+        ranks: ``pconf.numa.binding.vllm_binds``), or when the binding is left to vLLM's auto-detection at run time
+        (no topology: ``plan.numa.reason`` says why). BindingError (``pconf.numa.binding``) where vLLM would fail;
+        compiling reports those cases first, as ``numa.*`` errors."""
         nodes = self.numa.nodes
+        bound = vllm_binds(self.resolved.parallel)
+        if process_kind == "worker" and bound.worker is not None:
+            process_kind = bound.worker  # under uni the worker lives in its EngineCore process, bound as that
+        elif process_kind == "worker" or not bound.engines:
+            return None
         if nodes is None:
             return None
         info = self.rank(r)
@@ -223,13 +223,16 @@ class Plan:
     def numa_env(self, r: int) -> dict[str, str]:
         """The ``PCONF_NUMA_*`` variables of rank ``r`` (none when numa_bind is off).
 
-        ``PCONF_NUMA_BIND``: ``planned``, or ``runtime`` (left to vLLM's auto-detection; then nothing else).
+        ``PCONF_NUMA_BIND``: ``planned``, ``runtime`` (left to vLLM's auto-detection), or ``none`` (vLLM binds no
+        worker with this executor: ``plan.numa.reason`` or ``vllm_binds`` says why); then nothing else.
         ``PCONF_NUMA_NODE``: the worker's NUMA node; ``PCONF_NUMA_GPU_INDEX``: the GPU index vLLM binds by;
         ``PCONF_CPUS``: the CPUs it may run on (canonical CPU list; absent when only the host knows them);
         ``PCONF_NUMACTL_ARGS``: vLLM's numactl arguments; ``PCONF_NUMACTL``: the whole ``numactl ...`` prefix.
         """
         if not self.resolved.parallel.numa_bind:
             return {}
+        if vllm_binds(self.resolved.parallel).worker is None:
+            return {"PCONF_NUMA_BIND": "none"}
         b = self.binding(r)
         if b is None:
             return {"PCONF_NUMA_BIND": "runtime"}
@@ -308,89 +311,27 @@ def rank_span(ranks: Iterable[int]) -> str:
 
 
 def make_plan(resolved: ResolvedConfig, graph_hash: str, locate: Callable[[KeyPath], Location]) -> Plan:
-    """Build the plan of a resolved configuration; RuleError for layouts and ports that cannot work.
+    """Lay out the plan of a resolved configuration.
 
-    ``locate`` maps a key path to the Location that set it (``Compiled.rule_location``), for the errors.
+    Compiling has refused every layout that cannot work (``pconf.rules.deploy``); a configuration resolved some
+    other way is checked here by the same functions, and RuleError says what is wrong. ``locate`` maps a key path
+    to the Location that set it (``Compiled.rule_location``), for those errors.
     """
-    p, d = resolved.parallel, resolved.derived
-    external = p.distributed_executor_backend == "external_launcher"
-    n = resolved.world_size if external else d.world_size_across_dp
-    dp = p.data_parallel_size
-    if n > MAX_RANKS:  # before anything is laid out per rank
-        sizes = ("pipeline_parallel_size", "tensor_parallel_size", "prefill_context_parallel_size",
-                 "data_parallel_size")
-        largest = max(sizes, key=lambda name: getattr(p, name))
-        key: KeyPath = ("parallel", largest)
-        too_many = problem(key, "plan.too_many_ranks", f"the run has {n} ranks, more than {MAX_RANKS}",
-                           "pconf plans at most that many; lower the parallel sizes", getattr(p, largest))
-        raise RuleError([too_many.placed(locate(key))])
+    checks = (("plan.too_many_ranks", deployment.rank_issues), ("plan.nodes", deployment.node_issues),
+              ("plan.devices", deployment.device_issues),
+              ("plan.port_range", lambda r: deployment.port_issues(r)[0]),
+              ("plan.port_collision", lambda r: deployment.port_issues(r)[1]))
     issues: list[Issue] = []
-    per_node = n // p.nnodes if n % p.nnodes == 0 else 0
-    if not per_node:
-        issues.append(problem(("parallel", "nnodes"), "plan.nodes", f"{n} processes do not divide evenly into "
-                              f"{p.nnodes} nodes", "use an nnodes that divides the number of processes", p.nnodes))
-    elif p.nnodes > 1 and not external:
-        dp_local = p.data_parallel_size_local
-        within = d.nnodes_within_dp or 0
-        if dp_local < 1 or dp % dp_local or within < 1 or (dp // dp_local) * within != p.nnodes \
-                or resolved.world_size % within:
-            issues.append(problem(("parallel", "data_parallel_size_local"), "plan.nodes",
-                                  f"{dp} DP ranks of {resolved.world_size} workers, {dp_local} per node, do not fill "
-                                  f"{p.nnodes} nodes evenly", "set data_parallel_size_local to the DP ranks each "
-                                  "node runs (data_parallel_size / nnodes when each replica fits on a node)",
-                                  dp_local))
-        elif within > 1 and dp_local != 1:  # vLLM's EngineArgs infers 1 for a replica spanning nodes
-            issues.append(problem(("parallel", "data_parallel_size_local"), "plan.nodes",
-                                  f"each DP replica spans {within} nodes, so a node holds part of one replica, not "
-                                  f"{dp_local}", "set data_parallel_size_local = 1", dp_local))
-    cluster = resolved.document.cluster
-    ray = p.distributed_executor_backend == "ray"  # Ray places the ranks on its nodes itself
-    if per_node and per_node > cluster.devices_per_node and not ray:
-        issues.append(problem(("cluster", "devices_per_node"), "plan.devices", f"each node runs {per_node} ranks "
-                              f"but has {cluster.devices_per_node} devices", "raise nnodes or lower the parallel sizes",
-                              cluster.devices_per_node))
-    ports = _ports(resolved, issues)
+    for rule_id, check in checks:
+        issues += [found.placed(locate(found.path), rule=rule_id) for found in check(resolved)]
+        if issues and rule_id == "plan.too_many_ranks":
+            break
     if issues:
-        raise RuleError([found.placed(locate(found.path)) for found in issues])
+        raise RuleError(issues)
+    p = resolved.parallel
     return Plan(
-        resolved=resolved, graph_hash=graph_hash, world_size=n, nnodes=p.nnodes, per_node=per_node, dp=dp,
+        resolved=resolved, graph_hash=graph_hash, world_size=deployment.processes(resolved),
+        nnodes=resolved.derived.nodes, per_node=deployment.per_node(resolved), dp=p.data_parallel_size,
         pp=p.pipeline_parallel_size, pcp=p.prefill_context_parallel_size, tp=p.tensor_parallel_size,
-        dcp=p.decode_context_parallel_size, has_ep=p.is_moe_model is not False, ports=ports,
+        dcp=p.decode_context_parallel_size, has_ep=p.is_moe_model is not False, ports=deployment.ports(resolved),
     )
-
-
-def _ports(resolved: ResolvedConfig, issues: list[Issue]) -> Ports:
-    """The ports of a run (see ``Ports``), checked to be in range and distinct."""
-    p, d = resolved.parallel, resolved.derived
-    dp_port = p.data_parallel_master_port
-    picked_at_runtime = d.dp_master_port_picked_at_runtime or dp_port == 0
-    multi_dp = p.data_parallel_size > 1
-    # The calls a run makes to get_next_dp_init_port: the engine's DP group, then (single node) the world group.
-    calls = 0 if not multi_dp else 2 if p.nnodes == 1 else 1
-    dp_init = None if picked_at_runtime else tuple(range(dp_port, dp_port + calls))
-    if p.nnodes == 1 and multi_dp:
-        world_addr, world_port = p.data_parallel_master_ip, dp_init[1] if dp_init else None
-    else:
-        world_addr, world_port = p.master_addr, p.master_port
-    used: dict[int, KeyPath] = {}
-
-    def use(port: int | None, key: KeyPath) -> None:
-        if port is None:
-            return
-        if not 1 <= port <= MAX_PORT:
-            issues.append(problem(key, "plan.port_range", f"port {port} is outside 1..{MAX_PORT}",
-                                  "choose a port below 65535 (the DP ports take the next one too)", port))
-        elif port in used:
-            issues.append(problem(key, "plan.port_collision", f"port {port} is also used by "
-                                  f"{'.'.join(map(str, used[port]))}", "give every port of the run its own number",
-                                  port))
-        else:
-            used[port] = key
-
-    use(world_port, ("parallel", "master_port") if world_port == p.master_port and not (p.nnodes == 1 and multi_dp)
-        else ("parallel", "data_parallel_master_port"))
-    if multi_dp:
-        if dp_init:
-            use(dp_init[0], ("parallel", "data_parallel_master_port"))
-        use(p.data_parallel_rpc_port, ("parallel", "data_parallel_rpc_port"))
-    return Ports(world_addr, world_port, p.data_parallel_master_ip, dp_init, p.data_parallel_rpc_port)

@@ -52,6 +52,19 @@ def _nnodes_divides(r: ResolvedConfig) -> Issue | None:
     return None
 
 
+@rule("engine.hybrid_lb_needs_local", ENGINE)
+def _hybrid_needs_local(r: ResolvedConfig) -> Issue | None:
+    """Hybrid DP load balancing on one node (nnodes = 1) needs data_parallel_size_local given: EngineArgs
+    asserts it rather than infer one (declarative mode, where pconf fills in EngineArgs' values)."""
+    p = r.parallel
+    origin = r.origins.get(par("data_parallel_size_local"))
+    if p.data_parallel_hybrid_lb and p.nnodes == 1 and origin is not None and origin.kind == "derived":
+        return found(par("data_parallel_hybrid_lb"), "needs data_parallel_size_local, the DP ranks each node serves",
+                     "set data_parallel_size_local (vLLM's DP-only multi-node form: data_parallel_size / "
+                     "data_parallel_size_local nodes), or turn hybrid load balancing off", True)
+    return None
+
+
 @rule("engine.external_lb_dense", ENGINE)
 def _external_dense(r: ResolvedConfig) -> Issue | None:
     """External DP load balancing (DP > 1) is refused for a model known to be dense (is_moe_model = false)."""

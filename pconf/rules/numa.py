@@ -20,7 +20,19 @@ def _gpus_used(r: ResolvedConfig) -> int:
     p, d = r.parallel, r.derived
     processes = r.world_size if p.distributed_executor_backend == "external_launcher" else d.world_size_across_dp
     return gpus_used(p, nnodes_within_dp=d.nnodes_within_dp, local_world_size=d.local_world_size,
-                     processes=processes)
+                     processes=processes, nodes=d.nodes)
+
+
+def _binds(r: ResolvedConfig, workers: bool = False) -> bool:
+    """Whether vLLM binds any process here (with ``workers``: processes bound as workers, the ones the lists are
+    indexed for by GPU): vLLM checks and applies its lists only where it spawns the processes itself (spec §13;
+    numa_utils)."""
+    if not r.parallel.numa_bind:
+        return False
+    from pconf.numa.binding import vllm_binds
+
+    bound = vllm_binds(r.parallel)
+    return bound.worker == "worker" if workers else bound.worker is not None or bound.engines
 
 
 def _cpus(cpus: list[int]) -> str:
@@ -41,7 +53,7 @@ def _numa_nodes_short(r: ResolvedConfig) -> Issue | None:
     """numa_bind_nodes needs an entry for every GPU index a node's workers use (vLLM: "GPU index i exceeds
     numa_bind_nodes size n")."""
     p = r.parallel
-    if p.numa_bind and p.numa_bind_nodes is not None and len(p.numa_bind_nodes) < (used := _gpus_used(r)):
+    if _binds(r, workers=True) and p.numa_bind_nodes is not None and len(p.numa_bind_nodes) < (used := _gpus_used(r)):
         return _too_short(par("numa_bind_nodes"), p.numa_bind_nodes, used, "a NUMA node")
     return None
 
@@ -51,7 +63,7 @@ def _numa_cpus_short(r: ResolvedConfig) -> Issue | None:
     """numa_bind_cpus needs an entry for every GPU index a node's workers use (vLLM: "GPU index i exceeds
     numa_bind_cpus size n")."""
     p = r.parallel
-    if p.numa_bind and p.numa_bind_cpus is not None and len(p.numa_bind_cpus) < (used := _gpus_used(r)):
+    if _binds(r, workers=True) and p.numa_bind_cpus is not None and len(p.numa_bind_cpus) < (used := _gpus_used(r)):
         return _too_short(par("numa_bind_cpus"), p.numa_bind_cpus, used, "a CPU list")
     return None
 
@@ -61,7 +73,7 @@ def _numa_topology_short(r: ResolvedConfig) -> Issue | None:
     """Without numa_bind_nodes, the topology's GPU list is what vLLM binds by; it needs every GPU index a node's
     workers use."""
     cluster = r.document.cluster
-    if not r.parallel.numa_bind or cluster.topology is None:
+    if not _binds(r, workers=True) or cluster.topology is None:
         return None
     from pconf.numa.binding import node_list
 
@@ -77,7 +89,7 @@ def _numa_auto(r: ResolvedConfig) -> Issue | None:
     it would find none (fewer than two NUMA nodes, no GPUs, not CUDA/ROCm) and fail: "NUMA binding was
     requested, but vLLM could not detect the GPU-to-NUMA topology automatically"."""
     p, cluster = r.parallel, r.document.cluster
-    if not p.numa_bind or p.numa_bind_nodes is not None or cluster.topology is None:
+    if not _binds(r) or p.numa_bind_nodes is not None or cluster.topology is None:
         return None
     from pconf.numa.binding import auto_detection_problem
 
@@ -93,7 +105,7 @@ def _numa_runtime(r: ResolvedConfig) -> Issue | None:
     """With numa_bind, no numa_bind_nodes and no (usable) topology, the binding is decided by vLLM's
     auto-detection when each process starts, not planned here."""
     p, cluster = r.parallel, r.document.cluster
-    if not p.numa_bind or p.numa_bind_nodes is not None:
+    if not _binds(r) or p.numa_bind_nodes is not None:
         return None
     from pconf.numa.binding import auto_detection_problem, node_list
 
@@ -109,7 +121,7 @@ def _numa_runtime(r: ResolvedConfig) -> Issue | None:
 def _numa_length(r: ResolvedConfig) -> list[Issue]:
     """numa_bind_nodes and numa_bind_cpus describe every visible GPU: one entry per device of a node."""
     p, per_node = r.parallel, r.document.cluster.devices_per_node
-    if not p.numa_bind or (p.numa_bind_nodes is None and p.numa_bind_cpus is None):
+    if not _binds(r, workers=True) or (p.numa_bind_nodes is None and p.numa_bind_cpus is None):
         return []
     used = _gpus_used(r)
     issues: list[Issue] = []
@@ -125,7 +137,7 @@ def _numa_unknown_node(r: ResolvedConfig) -> list[Issue]:
     """numa_bind_nodes may name only nodes the host has (cluster.topology, declared or probed): numactl refuses
     others when the process starts."""
     p, topology = r.parallel, r.document.cluster.topology
-    if not p.numa_bind or p.numa_bind_nodes is None or topology is None or not topology.nodes:
+    if not _binds(r) or p.numa_bind_nodes is None or topology is None or not topology.nodes:
         return []
     ids = {n.id for n in topology.nodes}
     shown = shorten(", ".join(map(str, sorted(ids))))
@@ -138,7 +150,7 @@ def _numa_unknown_node(r: ResolvedConfig) -> list[Issue]:
 def _numa_unknown_cpu(r: ResolvedConfig) -> list[Issue]:
     """numa_bind_cpus may name only CPUs the host has (cluster.topology, declared or probed)."""
     p, topology = r.parallel, r.document.cluster.topology
-    if not p.numa_bind or p.numa_bind_cpus is None or topology is None or not topology.nodes:
+    if not _binds(r, workers=True) or p.numa_bind_cpus is None or topology is None or not topology.nodes:
         return []
     from pconf.cpulist import format_cpu_list, parse_cpu_list
     from pconf.numa.binding import node_cpus
@@ -159,7 +171,7 @@ def _numa_off_node(r: ResolvedConfig) -> list[Issue]:
     """A GPU's CPU list should lie on its NUMA node: vLLM binds memory to the node and the threads to the CPUs,
     so CPUs elsewhere make every allocation remote."""
     p, cluster = r.parallel, r.document.cluster
-    if not p.numa_bind or p.numa_bind_cpus is None or cluster.topology is None:
+    if not _binds(r, workers=True) or p.numa_bind_cpus is None or cluster.topology is None:
         return []
     from pconf.cpulist import format_cpu_list, parse_cpu_list
     from pconf.numa.binding import node_cpus, node_list
@@ -177,6 +189,22 @@ def _numa_off_node(r: ResolvedConfig) -> list[Issue]:
             issues.append(found((*par("numa_bind_cpus"), i), f"{_cpus(off)} outside GPU {i}'s "
                                f"NUMA node {node}", f"use CPUs of node {node} ({shown[node]})", entry))
     return issues
+
+
+@rule("numa.not_bound", _NUMA, "warning")
+def _numa_not_bound(r: ResolvedConfig) -> Issue | None:
+    """numa_bind binds only the processes vLLM spawns itself: its workers under the mp executor, its EngineCore
+    processes unless they are Ray actors; under external_launcher nothing. Where it binds less, the lists are
+    neither used nor checked for what is left unbound."""
+    if not r.parallel.numa_bind:
+        return None
+    from pconf.numa.binding import vllm_binds
+
+    bound = vllm_binds(r.parallel)
+    if not bound.reason:
+        return None
+    return found(par("numa_bind"), bound.reason, "use the mp executor for bound workers, or bind those "
+                 "processes outside vLLM (numactl, taskset)", True)
 
 
 @rule("numa.topology_duplicate_node", _NUMA)

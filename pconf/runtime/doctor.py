@@ -66,7 +66,7 @@ def doctor(files: list[str], overrides: list[str], timeout: float, quiet: bool, 
         "parallel.data_parallel_hybrid_lb=false", "parallel.master_addr=127.0.0.1",
         "parallel.data_parallel_master_ip=127.0.0.1", f"parallel.master_port={free_port()}",
         f"parallel.data_parallel_master_port={dp_port}", f"parallel.data_parallel_rpc_port={free_port()}",
-        f"cluster.devices_per_node={max(slots, 1)}",
+        f"cluster.devices_per_node={max(slots, 1)}", "~cluster.network.node_addresses",  # one node: this host
     ]
     small = compile_files(files, overrides=sized).plan()
     shape = " ".join(f"{k.upper()}={v}" for k, v in after.items())

@@ -23,6 +23,7 @@ import torch.distributed as dist
 from torch._C._distributed_c10d import PrefixStore, ProcessGroup, Store, TCPStore
 from torch.distributed.distributed_c10d import ProcessGroupGloo
 
+from pconf.netaddr import tcp_url
 from pconf.plan import Plan
 
 MAX_RETRIES = 5
@@ -84,7 +85,7 @@ def stateless_dp_group(plan: Plan, dp_rank: int, *, ports: DPPorts | None = None
                          master_listen_fd=listen_fd)
         if coord_store is not None and dp_rank == 0:
             coord_store.set(key, str(port))
-        prefixed = PrefixStore(f"tcp://{host}:{port}", store)
+        prefixed = PrefixStore(tcp_url(host, port), store)  # vLLM's key: tcp://host:port, IPv6 in brackets
         return gloo_group(prefixed, dp_rank, size, timedelta(seconds=seconds)), store
     raise OSError(errno.EADDRINUSE, f"the DP master ports {', '.join(map(str, taken))} are all in use "
                                     f"({retries} attempts)")

@@ -1,12 +1,18 @@
 """``pconf launch``: start this node's ranks as subprocesses, watch them, and report.
 
 The launcher of node 0 hosts the rendezvous store (so it can say which ranks have joined, and a dying rank
-cannot take the store with it); every rank gets its environment from the plan and, with ``numa_bind``, runs
-under numactl with its planned binding. While ranks join it prints
-what it waits for; if a rank dies, the others are stopped and the report names the rank, its exit code or
-signal, and the end of its stderr; SIGINT/SIGTERM are forwarded. On success it prints one line per group kind
-with the slowest rank's timings. Exit code: 0 when every rank passed; else the failed rank's exit code (128+N
-for signal N), 124 on the overall timeout.
+cannot take the store with it); every node's launcher joins it first. Every rank gets its environment from the
+plan and, with ``numa_bind``, runs under numactl with its planned binding. While ranks join it prints what it
+waits for; SIGINT/SIGTERM are forwarded. On success it prints one line per group kind with the slowest rank's
+timings.
+
+Faults are one line naming the rendezvous ``address:port`` and what to check, exit 3: the store's port taken
+or its address not this host's (node 0), nobody answering at it (other nodes), ranks or nodes that did not join
+before ``--timeout``, a rank killed by a signal, the store lost (node 0's launcher died). pconf's own check run
+must finish within ``--timeout``; with ``-- CMD`` (a server, say) the deadline covers only the rendezvous of the
+nodes' launchers, and the command then runs as long as it runs. Other exit codes: 0 when every rank passed; a
+rank's own code (2 a config error, 1 a check that found a difference, a command's code) with the end of its
+stderr; 128+N when the launcher itself got signal N.
 """
 
 from __future__ import annotations
@@ -25,11 +31,15 @@ from typing import IO, Any, TextIO
 
 from pconf.plan import Plan, rank_span
 
-EXIT_TIMEOUT = 124
+EXIT_FAULT = 3
 GRACE_SECONDS = 5.0
+#: How much longer than --timeout the launcher gives its ranks: they give up on the rendezvous at --timeout and
+#: say why first.
+RANK_GRACE = 3.0
 STATUS_EVERY = 2.0
 TAIL_LINES = 20
 LAUNCHERS_DONE_KEY = "pconf/launchers-done"
+LAUNCHER_KEY = "pconf/launcher/{node}"
 
 
 @dataclass
@@ -53,6 +63,8 @@ class LaunchOptions:
     quiet: bool = False
     command: Sequence[str] = ()
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: Variables of this process the ranks do not inherit (what the command line set for the launcher alone).
+    child_env_unset: tuple[str, ...] = ()
 
 
 def start(plan: Plan, options: LaunchOptions) -> int:
@@ -78,8 +90,12 @@ def rank_command(options: LaunchOptions) -> list[str]:
 
 
 def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
-    """Run node ``options.node``'s ranks to completion; return the exit code (see the module docstring)."""
-    from pconf.runtime.store import HOSTED_ENV, connect_store_client, host_store, joined
+    """Run node ``options.node``'s ranks to completion; return the exit code (see the module docstring).
+
+    Fault (exit 3 on the command line) when the rendezvous store cannot be hosted or reached."""
+    from torch.distributed import DistError
+
+    from pconf.runtime.store import HOSTED_ENV, connect_store_client, host_store, joined, lost_store
     from pconf.runtime.verify import join_keys
     from pconf.runtime.worker import REPORT_KEY, report_timings
 
@@ -90,14 +106,20 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
             print(f"pconf launch: {text}", file=out, flush=True)
 
     store = host_store(plan, options.timeout) if options.node == 0 else connect_store_client(plan, options.timeout)
-    base_env = {**os.environ, **options.extra_env, HOSTED_ENV: "1", "PYTHONUNBUFFERED": "1"}
+    store.set(LAUNCHER_KEY.format(node=options.node), "1")
+    base_env = {**{k: v for k, v in os.environ.items() if k not in options.child_env_unset}, **options.extra_env,
+                HOSTED_ENV: "1", "PYTHONUNBUFFERED": "1"}
     base_env.update(_gloo_interface(plan, base_env))
     children: list[RankProcess] = []
     stop = _forward_signals(children)  # before the first child exists: a signal never finds us unprepared
     keys = join_keys(plan.world_size)
+    launchers = {n: LAUNCHER_KEY.format(node=n) for n in range(plan.nnodes)}
     start = time.monotonic()
-    deadline = start + options.timeout
-    last_status, last_count = 0.0, -1
+    # pconf's own check run must finish in time (its ranks give up on the rendezvous at --timeout, a little
+    # earlier, and say why); a command's deadline covers only the rendezvous of the nodes' launchers.
+    deadline = start + options.timeout + (0.0 if options.command else RANK_GRACE)
+    met = not options.command  # a command's run: met once every node's launcher has joined
+    last_status, last_count, last_alive = 0.0, -1, start
     try:
         for r in ranks:
             argv = _bound(plan, r, rank_command(options), options)
@@ -110,24 +132,31 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
                 return 128 + stop[0]
             failed = next((c for c in children if c.process.poll() not in (None, 0)), None)
             if failed is not None:
-                return _fail(failed, children, out)
+                return _fail(failed, children, out, plan, store, options)
             if all(c.process.poll() == 0 for c in children):
                 break
             now = time.monotonic()
-            if now >= deadline:
-                running = [c.rank for c in children if c.process.poll() is None]
+            try:
+                if not met:
+                    met = len(joined(store, launchers)) == plan.nnodes
+                    if met:
+                        say(f"every node's launcher joined ({plan.nnodes}); the command runs without a deadline")
+                if not met or not options.command:
+                    if now >= deadline:
+                        _stop(children)
+                        print(f"pconf launch: {_missing_line(plan, store, options)}", file=out, flush=True)
+                        return EXIT_FAULT
+                    if not options.quiet and now - last_status >= STATUS_EVERY:
+                        last_count = _status(plan, store, keys, launchers, options, deadline - now, last_count, say,
+                                             force=now - last_status >= 10)
+                        last_status = now
+                if options.node and now - last_alive >= STATUS_EVERY:  # node 0's launcher holds the store
+                    store.check([launchers[0]])
+                    last_alive = now
+            except DistError as exc:  # the store went away: node 0's launcher died
                 _stop(children)
-                print(f"pconf launch: timed out after {options.timeout:.0f} s; still running: ranks "
-                      f"{rank_span(running)}", file=out, flush=True)
-                return EXIT_TIMEOUT
-            if not options.quiet and now - last_status >= STATUS_EVERY:
-                present = joined(store, keys)
-                if len(present) < plan.world_size and (len(present) != last_count or now - last_status >= 10):
-                    missing = [r for r in range(plan.world_size) if r not in set(present)]
-                    say(f"waiting: {len(present)}/{plan.world_size} ranks joined; missing {rank_span(missing)}; "
-                        f"{deadline - now:.0f} s left")
-                    last_count = len(present)
-                last_status = now
+                print(f"pconf launch: {lost_store(exc, plan)}", file=out, flush=True)
+                return EXIT_FAULT
             time.sleep(0.05)
     finally:
         _restore_signals()
@@ -135,14 +164,61 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
             for thread in child.threads:
                 thread.join(timeout=1)
     say(f"all {len(ranks)} ranks of node {options.node} passed in {time.monotonic() - start:.1f} s")
-    if not options.command:
-        report_timings(store, ranks, REPORT_KEY, say)
-    # Node 0's launcher holds the store: it waits (bounded) until every node's launcher is done with it.
-    store.add(LAUNCHERS_DONE_KEY, 1)
-    until = time.monotonic() + GRACE_SECONDS * 6
-    while options.node == 0 and store.add(LAUNCHERS_DONE_KEY, 0) < plan.nnodes and time.monotonic() < until:
-        time.sleep(0.05)
+    try:
+        if not options.command:
+            report_timings(store, ranks, REPORT_KEY, say)
+        # Node 0's launcher holds the store: it waits (bounded) until every node's launcher is done with it.
+        store.add(LAUNCHERS_DONE_KEY, 1)
+        until = time.monotonic() + GRACE_SECONDS * 6
+        while options.node == 0 and store.add(LAUNCHERS_DONE_KEY, 0) < plan.nnodes and time.monotonic() < until:
+            time.sleep(0.05)
+    except DistError as exc:
+        print(f"pconf launch: {lost_store(exc, plan)}", file=out, flush=True)
+        return EXIT_FAULT
     return 0
+
+
+def _status(plan: Plan, store: Any, keys: dict[int, str], launchers: dict[int, str], options: LaunchOptions,
+            left: float, last_count: int, say: Any, force: bool) -> int:
+    """Say what the run waits for (ranks, or with a command the other nodes' launchers); return the count."""
+    from pconf.runtime.store import joined
+
+    what, present = ("ranks", joined(store, keys)) if not options.command else ("nodes", joined(store, launchers))
+    total = plan.world_size if what == "ranks" else plan.nnodes
+    if len(present) < total and (len(present) != last_count or force):
+        missing = [r for r in range(total) if r not in set(present)]
+        say(f"waiting: {len(present)}/{total} {what} joined; missing {rank_span(missing)}; {max(left, 0):.0f} s left")
+    return len(present)
+
+
+def _missing_line(plan: Plan, store: Any, options: LaunchOptions) -> str:
+    """The one line of a rendezvous that did not complete: who is missing, where they should have joined, what
+    to check."""
+    from pconf.netaddr import host_port
+    from pconf.runtime.store import joined
+    from pconf.runtime.verify import join_keys
+
+    where = host_port(plan.ports.world_addr, plan.ports.world_port)
+    waited = f"within {options.timeout:.0f} s"
+    if options.command:
+        launchers = {n: LAUNCHER_KEY.format(node=n) for n in range(plan.nnodes)}
+        nodes = [n for n in range(plan.nnodes) if n not in set(joined(store, launchers))]
+        return (f"node{'s' if len(nodes) != 1 else ''} {rank_span(nodes)} did not join the rendezvous at {where} "
+                f"{waited}; start `pconf launch FILE --node-rank K -- ...` on each of them and check that it reaches "
+                f"{where}")
+    missing = [r for r in range(plan.world_size) if r not in set(joined(store, join_keys(plan.world_size)))]
+    if not missing:
+        return f"the ranks did not finish {waited} (their output is above); raise --timeout if the host is slow"
+    nodes = sorted({plan.rank(r).node for r in missing})
+    remote = [n for n in nodes if n != options.node]
+    whose = f"node{'s' if len(nodes) != 1 else ''} {rank_span(nodes)}"
+    text = f"rank{'s' if len(missing) != 1 else ''} {rank_span(missing)} ({whose}) did not join the rendezvous at " \
+        f"{where} {waited}; "
+    if remote:
+        return text + (f"start `pconf launch FILE --node-rank K` on node{'s' if len(remote) != 1 else ''} "
+                       f"{rank_span(remote)} and check that it reaches {where} (the address is node 0's, the port "
+                       "open between the nodes)")
+    return text + "they started here but never reached the store: see their output above"
 
 
 def _bound(plan: Plan, rank: int, argv: list[str], options: LaunchOptions) -> list[str]:
@@ -184,16 +260,39 @@ def _pump(stream: IO[str] | None, child: RankProcess, keep: bool, out: TextIO) -
     stream.close()
 
 
-def _fail(failed: RankProcess, children: list[RankProcess], out: TextIO) -> int:
+def _fail(failed: RankProcess, children: list[RankProcess], out: TextIO, plan: Plan, store: Any,
+          options: LaunchOptions) -> int:
+    """Stop the other ranks and report the first that failed: one line for a fault (a rank killed by a signal,
+    a rendezvous that did not complete, a lost peer) and exit 3; otherwise the rank's code and the end of its
+    stderr (a config error 2, a check that found a difference 1, a command's own code)."""
+    from torch.distributed import DistError
+
     code = failed.process.returncode
     _stop(children)
     for thread in failed.threads:
         thread.join(timeout=1)
-    why = f"killed by signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"exited with code {code}"
-    lines = [f"pconf launch: rank {failed.rank} (pid {failed.process.pid}) {why}; stopped the other ranks"]
+    node = plan.rank(failed.rank).node
+    if code < 0:
+        name = signal.Signals(-code).name
+        print(f"pconf launch: rank {failed.rank} (pid {failed.process.pid}, node {node}) was killed by signal "
+              f"{-code} ({name}); stopped the other ranks: a rank died, check the node's memory and logs (dmesg)",
+              file=out, flush=True)
+        return EXIT_FAULT
+    if code == EXIT_FAULT and not options.command:  # pconf's check worker says: an environment fault
+        try:
+            line = _missing_line(plan, store, options)
+        except DistError:
+            line = ""
+        if not line or line.startswith("the ranks did not finish"):
+            own = next((t for t in reversed(failed.tail) if t.startswith(f"pconf rank {failed.rank}: ")), "")
+            line = f"rank {failed.rank} (node {node}): {own.split(': ', 1)[-1] or 'an environment fault'}"
+        print(f"pconf launch: {line}", file=out, flush=True)
+        return EXIT_FAULT
+    lines = [f"pconf launch: rank {failed.rank} (pid {failed.process.pid}) exited with code {code}; stopped the "
+             "other ranks"]
     lines += [f"  {line}" for line in failed.tail]
     print("\n".join(lines), file=out, flush=True)
-    return 128 - code if code < 0 else code
+    return code
 
 
 def _stop(children: list[RankProcess]) -> None:
@@ -242,8 +341,10 @@ def _restore_signals() -> None:
 
 def _gloo_interface(plan: Plan, env: dict[str, str]) -> dict[str, str]:
     """GLOO_SOCKET_IFNAME for a multi-node run: the interface whose address routes to the master (unless set)."""
+    from pconf.netaddr import is_local_only
+
     addr = plan.ports.world_addr
-    if "GLOO_SOCKET_IFNAME" in env or addr.startswith("127.") or addr in ("localhost", "::1"):
+    if "GLOO_SOCKET_IFNAME" in env or is_local_only(addr):  # [cluster.network].socket_ifname sets it for the ranks
         return {}
     from pconf.runtime.netif import interface_towards
 

@@ -32,7 +32,7 @@ from pconf.numa.binding import Binding
 from pconf.plan import Plan
 
 PG_READY_TIMEOUT = 60.0
-EXIT_TIMEOUT = 124  # a rank or the whole launch ran out of time, as with the mp launcher
+EXIT_FAULT = 3  # a rank that ran out of time or died: an environment fault, as with the mp launcher
 
 
 class RayUnavailable(ImportError):
@@ -222,14 +222,15 @@ def _remote_checks(rank: int, files: list[str], overrides: list[str], timeout: f
     return run_checks(files, overrides, rank, timeout)
 
 
-def _remote_command(_rank: int, argv: list[str], timeout: float) -> tuple[int, str]:
-    """Run a rank's command in its actor (environment and binding inherited); (exit code, its output)."""
+def _remote_command(_rank: int, argv: list[str], timeout: float | None) -> tuple[int, str]:
+    """Run a rank's command in its actor (environment and binding inherited); (exit code, its output). No
+    deadline unless ``timeout`` is given: a command (a server) runs as long as it runs."""
     try:
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, timeout=timeout, preexec_fn=_die_with_parent, check=False)
     except subprocess.TimeoutExpired as exc:
         output = (exc.stdout or b"").decode(errors="replace")  # bytes even with text=True (the docs say so)
-        return EXIT_TIMEOUT, output + f"timed out after {timeout:g} s\n"
+        return EXIT_FAULT, output + f"timed out after {timeout:g} s\n"
     except OSError as exc:
         return 127, f"cannot run {argv[0]!r}: {exc.strerror}\n"
     code = done.returncode
@@ -246,7 +247,8 @@ def ray_launch(plan: Plan, files: Sequence[str], overrides: Sequence[str], timeo
                out: TextIO = sys.stderr, command: Sequence[str] = ()) -> int:
     """``pconf launch`` for the ray backend: every rank actor runs pconf's checks (or ``command``, with the
     rank's environment, its output then printed with a ``[rank N]`` prefix). The exit code is 0, the first
-    failed rank's code, 124 on timeout, or 2 when Ray is missing or the ranks cannot be placed."""
+    failed rank's code, 3 when pconf's checks outlive ``timeout`` or a rank's actor dies, or 2 when Ray is missing
+    or the ranks cannot be placed. ``timeout`` bounds the placement and pconf's checks, not a command."""
     def say(text: str) -> None:
         if not quiet:
             print(f"pconf launch: {text}", file=out, flush=True)
@@ -279,11 +281,11 @@ def ray_launch(plan: Plan, files: Sequence[str], overrides: Sequence[str], timeo
             return 2
         say(f"placed {plan.world_size} rank actors ({_describe(placement_spec(plan))})")
         if command:
-            futures = [actor.call.remote(_remote_command, list(command), timeout) for actor in actors.actors]
+            futures = [actor.call.remote(_remote_command, list(command), None) for actor in actors.actors]
         else:
             futures = [actor.call.remote(_remote_checks, list(files), list(overrides), timeout)
                        for actor in actors.actors]
-        code = _collect(ray, futures, timeout + 30, bool(command), out)
+        code = _collect(ray, futures, None if command else timeout + 30, bool(command), out)
         if code:
             return code
         say(f"all {plan.world_size} ranks passed on Ray in {time.monotonic() - start:.1f} s")
@@ -297,24 +299,27 @@ def ray_launch(plan: Plan, files: Sequence[str], overrides: Sequence[str], timeo
             ray.shutdown()
 
 
-def _collect(ray: Any, futures: list[Any], timeout: float, show_output: bool, out: TextIO) -> int:
-    """Wait for the ranks as they finish; stop at the first failure (0 when all passed)."""
+def _collect(ray: Any, futures: list[Any], timeout: float | None, show_output: bool, out: TextIO) -> int:
+    """Wait for the ranks as they finish (at most ``timeout`` seconds, None: as long as they run); stop at the
+    first failure (0 when all passed)."""
     rank_of = {future: rank for rank, future in enumerate(futures)}
     pending = list(futures)
-    deadline = time.monotonic() + timeout
+    deadline = None if timeout is None else time.monotonic() + timeout
     while pending:
-        done, pending = ray.wait(pending, num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        done, pending = ray.wait(pending, num_returns=1, timeout=left)
         if not done:
             running = sorted(rank_of[f] for f in pending)
-            print(f"pconf launch: timed out after {timeout:.0f} s; still running: ranks "
-                  f"{', '.join(map(str, running))}", file=out, flush=True)
-            return EXIT_TIMEOUT
+            print(f"pconf launch: ranks {', '.join(map(str, running))} did not finish within {timeout:.0f} s "
+                  "(their output is above); check that they reach the rendezvous store", file=out, flush=True)
+            return EXIT_FAULT
         rank = rank_of[done[0]]
         try:
             code, text = ray.get(done[0])
         except ray.exceptions.RayError as exc:
-            print(f"pconf launch: rank {rank} (Ray actor) died: {str(exc).splitlines()[0]}", file=out, flush=True)
-            return 1
+            print(f"pconf launch: rank {rank} (Ray actor) died: {str(exc).splitlines()[0]}; check the Ray "
+                  "node's memory and logs", file=out, flush=True)
+            return EXIT_FAULT
         if show_output:
             for line in str(text).splitlines():
                 print(f"[rank {rank}] {line}", file=out, flush=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from torch._C._distributed_c10d import Store
 
 from pconf.hashing import graph_hash
+from pconf.netaddr import host_port
 from pconf.plan import Plan
 from pconf.runtime.store import RendezvousTimeout, wait_for_keys
 
@@ -66,7 +67,8 @@ def publish_and_verify(store: Store, plan: Plan, rank: int, deadline: float,
     mine = join_record(plan, rank)
     store.set(JOIN_KEY.format(rank=rank), mine.encode())
     keys = join_keys(plan.world_size)
-    wait_for_keys(store, keys, deadline, "rendezvous")
+    addr, port = plan.ports.world_addr, plan.ports.world_port
+    wait_for_keys(store, keys, deadline, f"rendezvous at {host_port(addr, port)}")
     records = [JoinRecord.decode(value) for value in store.multi_get(list(keys.values()))]
     problem = mismatch(records)
     if problem:  # every rank sees it; the store's host waits for them all before it goes (bounded)

@@ -3,8 +3,10 @@
     python -m pconf.runtime.worker FILE... [--set KEY=VALUE]... [--timeout S]
 
 The rank comes from ``RANK`` (set by the launcher from the plan). Each rank compiles the files itself, so the
-hash check compares what every process really compiled. Exit codes: 0 every check passed; 2 config error;
-3 graph hash mismatch; 4 rendezvous timeout; 5 a group or DP check failed; 1 anything else.
+hash check compares what every process really compiled. Exit codes, as the command line's: 0 every check
+passed; 1 a check found a difference (graph hash mismatch, a group or DP check); 2 config error; 3 an environment
+fault (the store unreachable or its port taken, ranks that did not join in time, a peer that died or went away);
+70 anything else (a bug, with its traceback).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ if TYPE_CHECKING:
     from pconf.plan import Plan
     from pconf.runtime.groups import Groups
 
-EXIT_CONFIG, EXIT_MISMATCH, EXIT_TIMEOUT, EXIT_CHECK = 2, 3, 4, 5
+EXIT_CHECK, EXIT_CONFIG, EXIT_FAULT, EXIT_BUG = 1, 2, 3, 70
+EXIT_MISMATCH = EXIT_CHECK
 REPORT_KEY = "pconf/report/{rank}"
 
 
@@ -29,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pconf.runtime.worker")
     parser.add_argument("files", nargs="+")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
-    parser.add_argument("--timeout", type=float, default=None)
+    parser.add_argument("--timeout", type=_seconds, default=None)
     args = parser.parse_args(argv)
     rank = int(os.environ["RANK"])
     code, message = run_checks(args.files, args.overrides, rank, args.timeout)
@@ -38,16 +41,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _seconds(text: str) -> float:
+    """--timeout: a finite, positive number of seconds."""
+    value = float(text)
+    if not 0 < value <= 10**9:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number of seconds above 0")
+    return value
+
+
 def run_checks(files: Sequence[str], overrides: Sequence[str], rank: int,
                timeout: float | None) -> tuple[int, str]:
     """Everything one rank does under ``pconf launch`` (or in a Ray rank actor): compile the files, form and
     check every group, run the DP helpers, publish the timings. Returns (exit code, what went wrong)."""
+    import traceback
+
+    from torch.distributed import DistError
+
     from pconf.compile import compile_files
-    from pconf.errors import ConfigError
+    from pconf.errors import ConfigError, Fault
     from pconf.runtime.groups import GroupCheckFailed, init, shutdown
-    from pconf.runtime.store import RendezvousTimeout
     from pconf.runtime.verify import GraphMismatch
 
+    plan = None
     try:
         plan = compile_files(files, overrides=overrides).plan()
         start = time.perf_counter()
@@ -60,11 +75,42 @@ def run_checks(files: Sequence[str], overrides: Sequence[str], rank: int,
         return EXIT_CONFIG, f"config error:\n{exc}"
     except GraphMismatch as exc:
         return EXIT_MISMATCH, str(exc)
-    except RendezvousTimeout as exc:
-        return EXIT_TIMEOUT, str(exc)
+    except Fault as exc:  # the store unreachable or taken, ranks that did not join (RendezvousTimeout)
+        return EXIT_FAULT, str(exc)
     except (GroupCheckFailed, DPCheckFailed) as exc:
         return EXIT_CHECK, str(exc)
+    except (DistError, RuntimeError) as exc:  # gloo/NCCL and the store: a peer that died or went away
+        if _lost_peer(exc):
+            return EXIT_FAULT, lost_peer_message(exc, plan)
+        traceback.print_exc()
+        return EXIT_BUG, f"internal error: {type(exc).__name__} (a bug in pconf; please report it)"
+    except Exception as exc:  # anything else is a bug: say so, with its traceback
+        traceback.print_exc()
+        return EXIT_BUG, f"internal error: {type(exc).__name__} (a bug in pconf; please report it)"
     return 0, ""
+
+
+#: How torch and gloo say that the other end of a connection is gone.
+_PEER_GONE = ("connection reset", "connection closed", "connection refused", "broken pipe", "timed out",
+              "timeout", "socket", "peer", "ECONNRESET", "EPIPE", "DistNetworkError", "DistStoreError")
+
+
+def _lost_peer(exc: BaseException) -> bool:
+    from torch.distributed import DistError
+
+    text = str(exc)
+    return isinstance(exc, DistError) or any(word.lower() in text.lower() for word in _PEER_GONE)
+
+
+def lost_peer_message(exc: BaseException, plan: Plan | None) -> str:
+    """One line for a collective or store operation that failed because another process went away."""
+    from pconf.netaddr import host_port
+
+    first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+    first = first if len(first) <= 160 else first[:157] + "..."
+    where = host_port(plan.ports.world_addr, plan.ports.world_port) if plan is not None else "the rendezvous"
+    return (f"lost a peer of the run that meets at {where} ({first}); a rank or node died or went away: check the "
+            "other nodes' launchers and their output")
 
 
 class DPCheckFailed(RuntimeError):

@@ -5,8 +5,10 @@ from pconf.schema.cluster import ClusterFacts, NumaNode, Topology
 from pconf.schema.document import LAYER_KEYS, Document
 from pconf.schema.eplb import EPLBConfig
 from pconf.schema.model import ModelSection
+from pconf.schema.network import NetworkFacts
 from pconf.schema.parallel import DERIVED_FIELDS, INTERNAL_FIELDS, DerivedField, ParallelConfig
 from pconf.schema.scheduler import SchedulerConfig
+from pconf.schema.serve import ServeConfig
 
 __all__ = [
     "DERIVED_FIELDS",
@@ -20,9 +22,11 @@ __all__ = [
     "FieldInfo",
     "FieldShape",
     "ModelSection",
+    "NetworkFacts",
     "NumaNode",
     "ParallelConfig",
     "SchedulerConfig",
+    "ServeConfig",
     "Topology",
     "ValueCheck",
     "field_info",

@@ -1,4 +1,5 @@
-"""The extra value checks of the format (NUMA lists and CPU lists), each with its JSON Schema and its words.
+"""The extra value checks of the format (NUMA and CPU lists, addresses, interface names), each with its JSON
+Schema and its words.
 
 A ``ValueCheck`` is named by the fields that use it (``knob(check=CPU_LISTS)``): pconf's strict structuring runs
 it, the JSON Schema merges its constraints, the reference shows its text and its rule ids.
@@ -80,6 +81,8 @@ GPU_NODES = ValueCheck(
     "NUMA node numbers, `-1` for unknown",
     {"numa.gpu_node": "A GPU's NUMA node is neither a node number nor -1 (unknown)."},
 )
+
+
 def _eplb_async_communicator(eplb: Any) -> None:
     """EPLBConfig's own validator from vLLM 0.28: async EPLB refuses the NCCL-based communicators."""
     if eplb.use_async and eplb.communicator in ("torch_nccl", "pynccl"):
@@ -96,5 +99,79 @@ EPLB_ASYNC_COMMUNICATOR = ValueCheck(
     {"eplb.async_communicator": "(vLLM 0.28+) async EPLB (`use_async`, the default) with the torch_nccl or pynccl "
      "communicator."},
 )
+
+
+# -- addresses and network interfaces ([cluster.network], master_addr, data_parallel_master_ip, [serve].host) ------
+
+
+def _address(value: str) -> None:
+    """A host to connect to or bind: not empty, no whitespace, IPv6 without brackets."""
+    from pconf.netaddr import address_problem
+
+    wrong = address_problem(value)
+    if wrong:
+        raise refusal("network.address", wrong, "write an IP address (10.0.0.1, fd00::1) or a host name", value)
+
+
+def _addresses(value: tuple[str, ...]) -> None:
+    """One address per node: not empty, each one a host."""
+    from pconf.netaddr import address_problem
+
+    if not value:
+        raise refusal("network.address", "must list one address per node", "give node 0's address first, or "
+                      "remove the key", [])
+    for i, entry in enumerate(value):
+        wrong = address_problem(entry)
+        if wrong:
+            raise refusal("network.address", wrong, "write an IP address (10.0.0.1, fd00::1) or a host name",
+                          entry, i)
+
+
+#: Linux interface names (IFNAMSIZ: at most 15 characters), comma-separated as GLOO_SOCKET_IFNAME takes several.
+IFNAME_PATTERN = r"^[A-Za-z0-9_.:@-]{1,15}(?:,[A-Za-z0-9_.:@-]{1,15})*$"
+
+
+def _ifname(value: str) -> None:
+    """Network interface names for GLOO_SOCKET_IFNAME and NCCL_SOCKET_IFNAME: names, comma-separated."""
+    import re
+
+    if not re.fullmatch(IFNAME_PATTERN, value):
+        raise refusal("network.ifname", "must be network interface names (at most 15 characters each), "
+                      "comma-separated", "write e.g. \"eth0\" or \"ens1f0,ens1f1\" (gloo takes no ^ or = prefix)",
+                      value)
+
+
+def _ib_hca(value: str) -> None:
+    """NCCL_IB_HCA's syntax is NCCL's own (``mlx5_0:1,mlx5_1``, ``^mlx5_2``, ``=mlx5_0``): not empty, one word."""
+    if not value or any(c.isspace() for c in value):
+        raise refusal("network.ifname", "must be NCCL_IB_HCA's value: HCA names, comma-separated, no spaces",
+                      "write e.g. \"mlx5_0,mlx5_1\" or \"^mlx5_2\"", value)
+
+
+ADDRESS = ValueCheck(
+    _address,
+    {"minLength": 1, "pattern": r"^[^\s\[\]]+$"},
+    "an IP address (IPv6 without brackets) or a host name",
+    {"network.address": "An address is empty, contains whitespace, or is an IPv6 address written in brackets."},
+)
+ADDRESSES = ValueCheck(
+    _addresses,
+    {"minItems": 1, "items": {"type": "string", "minLength": 1, "pattern": r"^[^\s\[\]]+$"}},
+    "one address per node, node 0 first: IP addresses (IPv6 without brackets) or host names",
+    {"network.address": "An address is empty, contains whitespace, or is an IPv6 address written in brackets."},
+)
+IFNAME = ValueCheck(
+    _ifname,
+    {"pattern": IFNAME_PATTERN},
+    "interface names such as `eth0`, comma-separated",
+    {"network.ifname": "A network interface name (or NCCL_IB_HCA value) is not in the form the variable takes."},
+)
+IB_HCA = ValueCheck(
+    _ib_hca,
+    {"minLength": 1, "pattern": r"^\S+$"},
+    "NCCL_IB_HCA's syntax, e.g. `mlx5_0:1,mlx5_1` or `^mlx5_2`",
+    {"network.ifname": "A network interface name (or NCCL_IB_HCA value) is not in the form the variable takes."},
+)
+
 #: Every value check, for the reference's list of rule ids.
-CHECKS = (NUMA_NODES, CPU_LISTS, NODE_CPUS, GPU_NODES, EPLB_ASYNC_COMMUNICATOR)
+CHECKS = (NUMA_NODES, CPU_LISTS, NODE_CPUS, GPU_NODES, EPLB_ASYNC_COMMUNICATOR, ADDRESS, ADDRESSES, IFNAME, IB_HCA)

@@ -6,6 +6,7 @@ import attrs
 
 from pconf.schema._field import knob
 from pconf.schema.checks import GPU_NODES, NODE_CPUS
+from pconf.schema.network import NetworkFacts
 
 #: The platforms of the seed's release; later releases add theirs in their profile (0.34: xpu).
 Device = Literal["cuda", "rocm", "cpu", "tpu"]
@@ -99,11 +100,12 @@ class ClusterFacts:
         scope="host",
         doc="Accelerators per node (with device = cpu: rank processes per node).",
     )
-    custom_all_reduce: bool = knob(
-        True,
+    custom_all_reduce: bool | None = knob(
+        None,
         graph=False,
         scope="host",
-        doc="The platform supports vLLM's custom all-reduce kernel; false forces disable_custom_all_reduce.",
+        doc="The platform supports vLLM's custom all-reduce kernel; false forces disable_custom_all_reduce. "
+        "Unset: the device's answer, as vLLM's platforms give it: true on cuda and rocm, false on cpu and tpu.",
     )
     nixl_available: bool = knob(
         False,
@@ -129,4 +131,12 @@ class ClusterFacts:
         doc="The NUMA layout of each host ([cluster.topology]: nodes, gpus, cpu_model, highest_perf), which "
         "NUMA binding plans read; unset: unknown, and with numa_bind the GPU-to-node mapping is left to "
         "vLLM's auto-detection at run time. `pconf plan --probe-topology` fills it from this host's sysfs.",
+    )
+    network: NetworkFacts = knob(
+        factory=NetworkFacts,
+        graph=False,
+        scope="host",
+        doc="How the nodes reach each other ([cluster.network]: node_addresses, socket_ifname, ib_hca); each "
+        "fact becomes launcher environment (VLLM_HOST_IP, GLOO_SOCKET_IFNAME and NCCL_SOCKET_IFNAME, "
+        "NCCL_IB_HCA) in `pconf plan --format env`, `pconf exec`, `pconf launch` and the `vllm serve` lines.",
     )

@@ -1,4 +1,5 @@
-"""Document: one whole cluster file after layering — ``parallel``, ``scheduler``, ``cluster`` and ``model``."""
+"""Document: one whole cluster file after layering — ``parallel``, ``scheduler``, ``cluster``, ``model`` and
+``serve``."""
 
 import attrs
 
@@ -7,6 +8,7 @@ from pconf.schema.cluster import ClusterFacts
 from pconf.schema.model import ModelSection
 from pconf.schema.parallel import ParallelConfig
 from pconf.schema.scheduler import SchedulerConfig
+from pconf.schema.serve import ServeConfig
 
 #: Top-level keys a file may hold besides the sections: handled while loading, never structured.
 LAYER_KEYS = {
@@ -38,4 +40,7 @@ class Document:
     model: ModelSection = knob(
         factory=ModelSection, graph=False, scope="graph",
         doc="The model the layout is checked against (its config.json); unset: no model checks.",
+    )
+    serve: ServeConfig = knob(
+        factory=ServeConfig, graph=False, scope="launch", doc="vllm serve's API server: host, port, processes."
     )

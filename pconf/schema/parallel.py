@@ -10,9 +10,10 @@ from typing import Any, Literal, NamedTuple
 import attrs
 
 from pconf.schema._field import Deprecated, knob
-from pconf.schema.checks import CPU_LISTS, NUMA_NODES
+from pconf.schema.checks import ADDRESS, CPU_LISTS, NUMA_NODES
 from pconf.schema.eplb import EPLBConfig
 from pconf.schema.fault_tolerance import FaultToleranceConfig
+from pconf.schema.serve import MAX_PORT
 
 DataParallelBackend = Literal["ray", "mp"]
 ExpertPlacementStrategy = Literal["linear", "round_robin"]
@@ -35,6 +36,8 @@ EXECUTOR_BACKENDS = ("ray", "mp", "uni", "external_launcher")
 #: The largest parallel size (and node count) pconf accepts: no run has more ranks than this, and it is the
 #: most ``pconf plan`` lays out (plan.MAX_RANKS), so a hostile size cannot make a plan eat the machine.
 MAX_PARALLEL_SIZE = 1 << 16
+#: The longest timeout pconf accepts, in seconds (about 31 years): torch turns it into milliseconds.
+MAX_TIMEOUT = 10**9
 
 class DerivedField(NamedTuple):
     """A field vLLM computes: how, and the field after which it appears in the compiled ``parallel`` table (its
@@ -111,10 +114,17 @@ class ParallelConfig:
         doc="This process's DP rank on its node; only meaningful with one process per DP rank (SPMD).",
     )
     data_parallel_master_ip: str = knob(
-        "127.0.0.1", graph=False, scope="launch", doc="Address of the DP master (DP group rendezvous)."
+        "127.0.0.1",
+        graph=False,
+        scope="launch",
+        check=ADDRESS,
+        doc="Address of the DP master (DP group rendezvous and the DP engines' messaging), node 0's. Unset, "
+        "vllm serve takes master_addr's value; in a run over several nodes it must be an address the other "
+        "nodes reach (not loopback): node 0's from [cluster.network].node_addresses when that is given.",
     )
     data_parallel_rpc_port: int = knob(
-        29550, graph=False, scope="launch", doc="Port for DP messaging (ZMQ), shared by all nodes."
+        29550, ge=1, le=MAX_PORT, graph=False, scope="launch",
+        doc="Port for DP messaging (ZMQ), shared by all nodes.",
     )
     dp_sync_interval: int = knob(
         16,
@@ -127,10 +137,13 @@ class ParallelConfig:
     )
     data_parallel_master_port: int = knob(
         29500,
+        ge=0,
+        le=MAX_PORT,
         graph=False,
         scope="launch",
-        doc="Port of the DP master. vLLM replaces it with a free port at start-up when DP > 1 (not with "
-        "elastic EP); pconf keeps it in declarative mode and says so in vLLM-environment mode.",
+        doc="Port of the DP master; a single-node DP run takes the next port too (vLLM's get_next_dp_init_port). "
+        "vLLM replaces it with a free port at start-up when DP > 1 (not with elastic EP); pconf keeps it in "
+        "declarative mode and says so in vLLM-environment mode. 0: picked at run time.",
     )
     data_parallel_backend: DataParallelBackend = knob(
         "mp", graph=False, scope="launch", doc="How DP engines are started: mp or ray."
@@ -315,10 +328,17 @@ class ParallelConfig:
         doc="Import path of a class mixed into the worker class (for collective_rpc extensions).",
     )
     master_addr: str = knob(
-        "127.0.0.1", graph=False, scope="launch", doc="torch.distributed rendezvous address for multi-node mp."
+        "127.0.0.1",
+        graph=False,
+        scope="launch",
+        check=ADDRESS,
+        doc="torch.distributed rendezvous address for multi-node mp (and torchrun's with external_launcher): "
+        "node 0's address, which every node must reach (not loopback); unset in a multi-node run, node 0's "
+        "from [cluster.network].node_addresses.",
     )
     master_port: int = knob(
-        29501, graph=False, scope="launch", doc="torch.distributed rendezvous port for multi-node mp."
+        29501, ge=1, le=MAX_PORT, graph=False, scope="launch",
+        doc="torch.distributed rendezvous port for multi-node mp.",
     )
     node_rank: int = knob(0, ge=0, graph=False, scope="rank", doc="This node's index, below nnodes.")
     nnodes: int = knob(
@@ -357,16 +377,22 @@ class ParallelConfig:
     )
     distributed_timeout_seconds: int | None = knob(
         None,
+        gt=0,
+        le=MAX_TIMEOUT,
         graph=True,
         scope="launch",
         doc="Timeout of distributed operations such as init_process_group; unset: PyTorch's default (600 s "
-        "for NCCL). A hash factor in vLLM although it does not change the graph.",
+        "for NCCL). A hash factor in vLLM although it does not change the graph. pconf requires a positive number "
+        "of seconds (vLLM accepts 0 and negative values, which make every operation time out at once).",
     )
     cpu_distributed_timeout_seconds: int | None = knob(
         None,
+        gt=0,
+        le=MAX_TIMEOUT,
         graph=True,
         scope="launch",
-        doc="Timeout of CPU (gloo) groups; unset: PyTorch's default (1800 s for gloo). A hash factor in vLLM.",
+        doc="Timeout of CPU (gloo) groups; unset: PyTorch's default (1800 s for gloo). A hash factor in vLLM. "
+        "A positive number of seconds, as distributed_timeout_seconds.",
     )
     rank: int = knob(0, graph=False, scope="rank", doc="Global rank of this process.")
     decode_context_parallel_size: int = knob(

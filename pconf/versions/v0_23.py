@@ -64,7 +64,7 @@ BEHAVIOUR = Behaviour(
     derived_properties=("world_size_across_dp", "local_engines_only", "use_sequence_parallel_moe",
                         "use_batched_dp_moe", "use_all2all", "nnodes_within_dp", "node_rank_within_dp",
                         "local_world_size", "use_ubatching", "num_ubatches", "use_ray",
-                        "dp_master_port_picked_at_runtime"),
+                        "dp_master_port_picked_at_runtime", "nodes"),
 )
 
 PROFILE = Profile(

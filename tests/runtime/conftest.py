@@ -53,12 +53,17 @@ def free_ports(n: int) -> list[int]:
 
 
 def write_config(path: Path, parallel: dict[str, Any], cluster: dict[str, Any] | None = None) -> Path:
-    """A CPU config with free ports (master, DP master (+1), DP RPC)."""
-    master, dp, rpc = free_ports(3)
+    """A CPU config with free ports (master, DP master (+1), DP RPC, the API server); ``cluster["network"]`` is
+    written as its own ``[cluster.network]`` table."""
+    master, dp, rpc, api = free_ports(4)
     fields = {"master_port": master, "data_parallel_master_port": dp, "data_parallel_rpc_port": rpc, **parallel}
+    facts = {"device": "cpu", "devices_per_node": 8, **(cluster or {})}
+    network = facts.pop("network", None)
     lines = ["[parallel]"] + [f"{k} = {json.dumps(v)}" for k, v in fields.items()]
-    lines += ["", "[cluster]"] + [f"{k} = {json.dumps(v)}" for k, v in
-                                  {"device": "cpu", "devices_per_node": 8, **(cluster or {})}.items()]
+    lines += ["", "[cluster]"] + [f"{k} = {json.dumps(v)}" for k, v in facts.items()]
+    if network:
+        lines += ["", "[cluster.network]"] + [f"{k} = {json.dumps(v)}" for k, v in network.items()]
+    lines += ["", "[serve]", f"port = {api}"]
     path.write_text("\n".join(lines) + "\n")
     return path
 

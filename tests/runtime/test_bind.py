@@ -248,6 +248,7 @@ class TestExec:
         """A CPU this host cannot give is a clear error (exit 2) before the command runs."""
         path = tmp_path / "far.toml"
         path.write_text('[parallel]\nnuma_bind = true\nnuma_bind_nodes = [0]\nnuma_bind_cpus = ["4095"]\n'
+                        'distributed_executor_backend = "mp"\n'  # vLLM's mp workers: bound by numa_bind_cpus
                         '[cluster]\ndevices_per_node = 1\n')
         done = run(pconf_exec(path, 0, "--bind", "affinity", command=("echo", "ran")))
         assert done.returncode == 2

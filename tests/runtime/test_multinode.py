@@ -7,6 +7,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,3 +71,82 @@ def test_two_nodes_over_veth(no_leftovers: Path, two_namespaces: tuple[str, str,
     assert "pconf launch: node 0: started ranks 0,1 of 4" in results[0][1]
     assert "pconf launch: node 1: started ranks 2,3 of 4" in results[1][1]
     assert "pconf launch: all 2 ranks of node 1 passed in " in results[1][1]
+
+
+def test_dp_only_layout_over_veth(no_leftovers: Path, two_namespaces: tuple[str, str, str, str]) -> None:
+    """vLLM's DP-only multi-node form (nnodes unset, data_parallel_size_local = 1 of DP = 2, TP = 2): pconf plans
+    two nodes, one DP rank each, meeting at node 0's DP address; each namespace launches its node's ranks."""
+    ns0, ns1, addr0, addr1 = two_namespaces
+    config = write_config(no_leftovers / "c.toml", {
+        "tensor_parallel_size": 2, "data_parallel_size": 2, "data_parallel_size_local": 1,
+        "data_parallel_master_ip": addr0, "enable_expert_parallel": True,
+    }, {"devices_per_node": 2, "network": {"node_addresses": [addr0, addr1]}})
+    nodes = [subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "pconf", "launch", str(config),
+                               "--node-rank", str(node), "--timeout", "90"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for node, ns in enumerate((ns0, ns1))]
+    try:
+        results = [p.communicate(timeout=150) for p in nodes]
+    finally:
+        for p in nodes:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [p.returncode for p in nodes] == [0, 0], results
+    assert "pconf launch: node 0: started ranks 0,1 of 4" in results[0][1]
+    assert "pconf launch: node 1: started ranks 2,3 of 4" in results[1][1]
+    assert "pconf launch: all 2 ranks of node 1 passed in " in results[1][1]
+    assert "stateless DP group" in results[0][1]
+
+
+def test_unreachable_head_over_veth(no_leftovers: Path, two_namespaces: tuple[str, str, str, str]) -> None:
+    """Node 1 launched while node 0's launcher is not running: nobody answers at node 0's address, so node 1
+    exits 3 within --timeout plus a few seconds, one line naming the address and port."""
+    _, ns1, addr0, _ = two_namespaces
+    config = write_config(no_leftovers / "c.toml", {"tensor_parallel_size": 2, "nnodes": 2, "master_addr": addr0},
+                          {"devices_per_node": 1})
+    import pconf as library
+
+    port = library.plan_files([config]).ports.world_port
+    start = time.monotonic()
+    result = subprocess.run(["ip", "netns", "exec", ns1, sys.executable, "-m", "pconf", "launch", str(config),
+                             "--node-rank", "1", "--timeout", "5"], capture_output=True, text=True, timeout=60,
+                            check=False)
+    elapsed = time.monotonic() - start
+    assert (result.returncode, result.stdout) == (3, ""), result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"pconf launch: cannot reach the rendezvous store at {addr0}:{port} within 5 s (")
+    assert elapsed < 5 + 15  # torch's default wait would be 600 s; a loaded machine needs the slack
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+def test_dp_only_layout_on_ipv6_loopback(no_leftovers: Path) -> None:
+    """IPv6 end to end: vLLM's DP-only form on two "nodes" of this host, said outright (node_addresses ::1 twice),
+    meeting at [::1]; every group and the stateless DP group form and check."""
+    config = write_config(no_leftovers / "c.toml", {
+        "data_parallel_size": 2, "data_parallel_size_local": 1, "data_parallel_master_ip": "::1",
+        "enable_expert_parallel": True,
+    }, {"devices_per_node": 1, "network": {"node_addresses": ["::1", "::1"]}})
+    nodes = [subprocess.Popen([sys.executable, "-m", "pconf", "launch", str(config), "--node-rank", str(node),
+                               "--timeout", "90"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for node in (0, 1)]
+    try:
+        results = [p.communicate(timeout=150) for p in nodes]
+    finally:
+        for p in nodes:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert [p.returncode for p in nodes] == [0, 0], results
+    assert "pconf launch: all 1 ranks of node 1 passed in " in results[1][1]
