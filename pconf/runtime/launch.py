@@ -3,8 +3,10 @@
 The launcher of node 0 hosts the rendezvous store (so it can say which ranks have joined, and a dying rank
 cannot take the store with it); every node's launcher joins it first. Every rank gets its environment from the
 plan and, with ``numa_bind``, runs under numactl with its planned binding. While ranks join it prints what it
-waits for; SIGINT/SIGTERM are forwarded. On success it prints one line per group kind with the slowest rank's
-timings.
+waits for. SIGINT (Ctrl-C) and SIGTERM are forwarded to every rank's process group; the launcher then stops them
+all, says so in one line (the ranks' own last output is dropped) and exits 128+N (130 for Ctrl-C). A watchdog
+process (``pconf.runtime.watchdog``) stops the ranks within seconds if the launcher itself dies (``kill -9``). On
+success it prints one line per group kind with the slowest rank's timings.
 
 Faults are one line naming the rendezvous ``address:port`` and what to check, exit 3: the store's port taken
 or its address not this host's (node 0), nobody answering at it (other nodes), ranks or nodes that did not join
@@ -12,7 +14,7 @@ before ``--timeout``, a rank killed by a signal, the store lost (node 0's launch
 must finish within ``--timeout``; with ``-- CMD`` (a server, say) the deadline covers only the rendezvous of the
 nodes' launchers, and the command then runs as long as it runs. Other exit codes: 0 when every rank passed; a
 rank's own code (2 a config error, 1 a check that found a difference, a command's code) with the end of its
-stderr; 128+N when the launcher itself got signal N.
+stderr; 128+N when the launcher itself got signal N (SIGINT, SIGTERM).
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
     from pconf.runtime.worker import REPORT_KEY, report_timings
 
     ranks = plan.node_ranks(options.node)
+    muted = threading.Event()  # set on SIGINT/SIGTERM: the ranks' last words are not the launcher's report
 
     def say(text: str) -> None:
         if not options.quiet:
@@ -111,7 +114,8 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
                 HOSTED_ENV: "1", "PYTHONUNBUFFERED": "1"}
     base_env.update(_gloo_interface(plan, base_env))
     children: list[RankProcess] = []
-    stop = _forward_signals(children)  # before the first child exists: a signal never finds us unprepared
+    stop = _forward_signals(children, muted)  # before the first child exists: a signal never finds us unprepared
+    watchdog = _Watchdog()  # stops the ranks if this launcher dies without doing so (kill -9)
     keys = join_keys(plan.world_size)
     launchers = {n: LAUNCHER_KEY.format(node=n) for n in range(plan.nnodes)}
     start = time.monotonic()
@@ -123,12 +127,15 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
     try:
         for r in ranks:
             argv = _bound(plan, r, rank_command(options), options)
-            children.append(_spawn(r, argv, {**base_env, **plan.env(r)}, out))
+            children.append(_spawn(r, argv, {**base_env, **plan.env(r)}, out, muted))
+            watchdog.watch(children[-1].process.pid)
         say(f"node {options.node}: started ranks {rank_span(ranks)} of {plan.world_size}")
         while True:
             if stop:  # before looking for failures: the ranks die of the signal we forwarded
                 _stop(children)
-                print(f"pconf launch: stopped by signal {stop[0]}", file=out, flush=True)
+                name = signal.Signals(stop[0]).name
+                print(f"pconf launch: interrupted ({name}); stopped the {len(children)} rank"
+                      f"{'s' if len(children) != 1 else ''} of node {options.node}", file=out, flush=True)
                 return 128 + stop[0]
             failed = next((c for c in children if c.process.poll() not in (None, 0)), None)
             if failed is not None:
@@ -159,6 +166,9 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
                 return EXIT_FAULT
             time.sleep(0.05)
     finally:
+        if any(c.process.poll() is None for c in children):  # an error of pconf's own: no rank outlives it
+            _stop(children)
+        watchdog.done()
         _restore_signals()
         for child in children:
             for thread in child.threads:
@@ -238,22 +248,25 @@ def _bound(plan: Plan, rank: int, argv: list[str], options: LaunchOptions) -> li
             "affinity", "--", *argv]
 
 
-def _spawn(rank: int, argv: list[str], env: dict[str, str], out: TextIO) -> RankProcess:
+def _spawn(rank: int, argv: list[str], env: dict[str, str], out: TextIO, muted: threading.Event) -> RankProcess:
     process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True, bufsize=1)
     child = RankProcess(rank, process)
     for stream, keep in ((process.stdout, False), (process.stderr, True)):
-        thread = threading.Thread(target=_pump, args=(stream, child, keep, out), daemon=True)
+        thread = threading.Thread(target=_pump, args=(stream, child, keep, out, muted), daemon=True)
         thread.start()
         child.threads.append(thread)
     return child
 
 
-def _pump(stream: IO[str] | None, child: RankProcess, keep: bool, out: TextIO) -> None:
-    """Copy a child's output line by line with a ``[rank N]`` prefix (stderr lines are kept for the report)."""
+def _pump(stream: IO[str] | None, child: RankProcess, keep: bool, out: TextIO, muted: threading.Event) -> None:
+    """Copy a child's output line by line with a ``[rank N]`` prefix (stderr lines are kept for the report);
+    after an interrupt, the ranks' output (a KeyboardInterrupt's traceback, a server's shutdown) is dropped."""
     if stream is None:
         return
     for line in stream:
+        if muted.is_set():
+            continue
         if keep:
             child.tail.append(line.rstrip("\n"))
         print(f"[rank {child.rank}] {line}", end="", file=out, flush=True)
@@ -317,11 +330,13 @@ def _signal_group(process: subprocess.Popen[str], sig: signal.Signals) -> None:
 _SAVED: dict[int, Any] = {}
 
 
-def _forward_signals(children: list[RankProcess]) -> list[int]:
-    """On SIGINT/SIGTERM, pass the signal to every rank and note it (the loop then stops and reports)."""
+def _forward_signals(children: list[RankProcess], muted: threading.Event) -> list[int]:
+    """On SIGINT/SIGTERM, pass the signal to every rank and note it (the loop then stops and reports); the
+    ranks' output is muted from then on."""
     received: list[int] = []
 
     def handler(signum: int, _frame: object) -> None:
+        muted.set()
         received.append(signum)
         for child in children:
             if child.process.poll() is None:
@@ -331,6 +346,38 @@ def _forward_signals(children: list[RankProcess]) -> list[int]:
         for sig in (signal.SIGINT, signal.SIGTERM):
             _SAVED[sig] = signal.signal(sig, handler)
     return received
+
+
+class _Watchdog:
+    """The watchdog process (pconf/runtime/watchdog.py) that stops the ranks' process groups when this launcher
+    dies without doing so; told of every rank, and ``done`` once they are reaped."""
+
+    def __init__(self) -> None:
+        from pconf.runtime import watchdog
+
+        self.process = subprocess.Popen([sys.executable, "-I", watchdog.__file__], stdin=subprocess.PIPE,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+                                        start_new_session=True)
+
+    def _say(self, line: str) -> None:
+        with contextlib.suppress(OSError, ValueError):  # a watchdog gone already has nothing to hear
+            assert self.process.stdin is not None
+            self.process.stdin.write(line + "\n")
+            self.process.stdin.flush()
+
+    def watch(self, pid: int) -> None:
+        self._say(f"+{pid}")  # start_new_session: the rank's pid is its process group
+
+    def done(self) -> None:
+        self._say("done")
+        with contextlib.suppress(OSError, ValueError):
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def _restore_signals() -> None:

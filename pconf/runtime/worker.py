@@ -163,10 +163,6 @@ def check_stateless_dp_group(plan: Plan, groups: Groups) -> None:
     groups.timings["check:stateless-dp"] = time.perf_counter() - start
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def report_timings(store: Any, ranks: list[int], key: str, say: Callable[[str], None]) -> None:
     """One line per group kind: groups formed and checked, slowest rank's times."""
     from pconf.plan import GROUP_KINDS
@@ -185,3 +181,10 @@ def report_timings(store: Any, ranks: list[int], key: str, say: Callable[[str], 
             f"{slowest('check:dp-helpers'):.2f} ms")
     if any("check:stateless-dp" in report for report in reports):
         say(f"stateless DP group (gloo, port via the rendezvous store) {slowest('check:stateless-dp'):.1f} ms")
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # Ctrl-C reached the rank: its launcher says so, in one line
+        sys.exit(130)
