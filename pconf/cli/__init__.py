@@ -3,10 +3,11 @@
 Each command lives in a module of this package that declares its arguments and its handler; only the module
 of the command being run is imported (``COMMANDS``), so ``pconf hash`` does not build ``pconf launch``.
 
-Exit codes: 0 success; 2 a config error (every issue listed on stderr, no traceback); 1 an internal bug
-(with its traceback), or a negative answer where the command is a check: ``pconf hash --check`` when the
-graph changed, ``pconf diff`` when the configs differ (like diff(1)). ``PCONF_TRACEBACK=1`` re-raises
-config errors too.
+Exit codes, the same for every command (docs/errors.md#exit-codes holds the table): 0 success; 1 a check's
+negative answer (``pconf hash --check`` when the graph changed, ``pconf diff`` when the configs differ, like
+diff(1)); 2 bad input or usage (a config error: every issue listed on stderr, no traceback); 3 an environment
+fault; 70 an internal error (one line saying how to report it; ``PCONF_TRACEBACK=1`` prints the traceback, of
+config errors too); 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shlex
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from pconf.cli.common import EXIT_BUG, EXIT_CONFIG, EXIT_OK, print_issues
+from pconf.cli.common import EXIT_BUG, EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_OK, print_issues, usage
+from pconf.errors import ConfigError, shorten
 
 #: command -> (the module that declares it, its one-line help), in the order ``pconf --help`` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -41,30 +44,56 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's code for SIGINT
+        print("pconf: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: list[str]) -> int:
     after: list[str] = []
     if "--" in argv:  # `pconf launch FILE -- CMD ARGS`: everything after `--` is the command, options included
         cut = argv.index("--")
         argv, after = argv[:cut], argv[cut + 1 :]
     args = parser(argv).parse_args(argv)
+    if after and not getattr(args, "takes_command", False):
+        takers = " and ".join(f"pconf {name}" for name in TAKE_A_COMMAND)
+        return usage(f"takes no arguments after `--` (got {shlex.join(after)}); only {takers} run a command "
+                     "given there", args.command)
     args.command_argv = after
     handler: Callable[[argparse.Namespace], int] = args.handler
-    from pconf.errors import ConfigError
-
+    trace = os.environ.get("PCONF_TRACEBACK") == "1"
     try:
         return handler(args)
     except ConfigError as exc:
-        if os.environ.get("PCONF_TRACEBACK") == "1":
-            raise
+        if trace:
+            traceback.print_exc()
         print_issues(exc.issues)
         return EXIT_CONFIG
     except BrokenPipeError:  # e.g. `pconf compile x.toml | head`
         sys.stderr.close()
         return EXIT_OK
-    except Exception:  # an internal bug: say so, with the traceback
-        traceback.print_exc()
-        print("pconf: internal error (this is a bug in pconf; please report it with the input)", file=sys.stderr)
+    except Exception as exc:  # an internal bug: one line that says so and how to report it
+        if trace:
+            traceback.print_exc()
+        print(internal_error_line(exc, trace), file=sys.stderr)
         return EXIT_BUG
+
+
+#: The commands that run a command given after ``--`` (their parsers set ``takes_command``).
+TAKE_A_COMMAND = ("exec", "launch")
+
+
+def internal_error_line(exc: BaseException, traced: bool = False) -> str:
+    """The one line an internal error prints: what escaped, that it is a bug, how to report it."""
+    what = type(exc).__name__
+    text = str(exc).strip().splitlines()
+    if text:
+        what += f": {shorten(text[0], 200)}"
+    how = "" if traced else "; PCONF_TRACEBACK=1 prints the traceback"
+    return (f"pconf: internal error ({what}): a bug in pconf, not in your files. Please report it with the command "
+            f"line, its input files and `pconf --version`{how}")
 
 
 def parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -105,4 +134,4 @@ def version_text() -> str:
     return f"pconf {__version__}\nvLLM releases: {releases}\ngraph hash scheme: {SCHEME}"
 
 
-__all__ = ["COMMANDS", "main", "parser", "version_text"]
+__all__ = ["COMMANDS", "TAKE_A_COMMAND", "internal_error_line", "main", "parser", "version_text"]

@@ -13,16 +13,19 @@ if TYPE_CHECKING:
     from pconf.compile import Compiled
     from pconf.errors import Issue
 
-EXIT_OK, EXIT_BUG, EXIT_CONFIG = 0, 1, 2
+#: The exit codes, the same for every command (docs/errors.md#exit-codes).
+EXIT_OK = 0
 EXIT_CHANGED = 1  # a check's negative answer: `hash --check` found changes, `diff` found differences
+EXIT_CONFIG = 2  # bad input or usage: a config error, a wrong option
+EXIT_BUG = 70  # an internal error (sysexits.h's EX_SOFTWARE)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 
 
 def inputs(p: argparse.ArgumentParser, files: bool = True) -> None:
     """The options of every command that compiles: the files, ``--set`` and ``--vllm-env``."""
     if files:
         p.add_argument("files", nargs="+", metavar="FILE", help="cluster files, merged left to right")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="override a key (applied last, in order); --set ~KEY resets KEY to its default")
+    overrides(p)
     p.add_argument("--vllm-env", action="store_true",
                    help="vLLM-environment mode: read VLLM_DP_*, RANK, ... from this process's environment")
     p.add_argument("--vllm-version", metavar="V", default=None,
@@ -30,6 +33,15 @@ def inputs(p: argparse.ArgumentParser, files: bool = True) -> None:
     p.add_argument("--model-config", metavar="PATH", default=None,
                    help="check the layout against this model: its config.json or model directory (as [model] "
                    "config = PATH; see docs/models.md)")
+
+
+def overrides(p: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE`` and ``--reset KEY`` (``--set ~KEY``), into one list, in the order given."""
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override a key (applied last, in order)")
+    p.add_argument("--reset", action="append", type=lambda key: "~" + key, metavar="KEY", dest="overrides",
+                   help="reset KEY to its default, dropping what the files set (the same as --set ~KEY, which zsh "
+                   "would expand)")
 
 
 def probe_options(p: argparse.ArgumentParser) -> None:

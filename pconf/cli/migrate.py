@@ -6,14 +6,13 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from pconf.cli.common import EXIT_CHANGED, EXIT_OK, write
+from pconf.cli.common import EXIT_CHANGED, EXIT_OK, overrides, write
 
 
 def _migrate_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="the cluster file to migrate (rewritten in place)")
     p.add_argument("--to", required=True, metavar="V", help="the vLLM release to move it to (0.28, 0.34)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="overrides the file is compiled with (as everywhere); not written into it")
+    overrides(p)  # compiled with, as everywhere; not written into the file
     p.add_argument("-o", "--output", metavar="PATH", help="write the migrated file to PATH instead of FILE")
     p.add_argument("--check", action="store_true",
                    help="write nothing: exit 0 if the file needs no change, 1 listing the changes otherwise")

@@ -21,7 +21,7 @@ def _launch_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="give up after S seconds (default: distributed_timeout_seconds, else 300)")
     p.add_argument("--quiet", action="store_true", help="print only failures")
-    p.set_defaults(handler=_launch)
+    p.set_defaults(handler=_launch, takes_command=True)
 
 
 def _launch(args: argparse.Namespace) -> int:

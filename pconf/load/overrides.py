@@ -1,4 +1,5 @@
-"""``--set dotted.key=value`` and ``--set ~dotted.key`` (reset to default) overrides as one Layer."""
+"""``--set dotted.key=value`` and ``--reset dotted.key`` (``--set ~dotted.key``: back to the default) overrides as one
+Layer."""
 
 from __future__ import annotations
 
@@ -80,19 +81,19 @@ def overrides_layer(overrides: Iterable[str]) -> tuple[Layer, list[Issue]]:
             continue
         if reset:
             if eq:
-                issues.append(Issue(path, loc, "load.set_reset", "a reset (~key) takes no value",
-                                    hint=f"write --set ~{key[1:]}"))
+                issues.append(Issue(path, loc, "load.set_reset", "a reset takes no value",
+                                    hint=f"write --reset {key[1:]}"))
                 continue
             resets.append((path, loc))
             _drop(data, where, path)
             continue
         if not eq:
             issues.append(Issue(path, loc, "load.set_syntax", "missing `=value`",
-                                hint=f"write --set {key}=VALUE, or --set ~{key} to reset it to its default"))
+                                hint=f"write --set {key}=VALUE, or --reset {key} to reset it to its default"))
             continue
         if raw.strip() == "":
             issues.append(Issue(path, loc, "load.set_value", "empty value",
-                                hint=f"write a value, or --set ~{key} to reset it to its default"))
+                                hint=f"write a value, or --reset {key} to reset it to its default"))
             continue
         value = parse_value(raw.strip(), path)
         if isinstance(value, Issue):
