@@ -7,6 +7,7 @@ rules.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from pconf.errors import Issue, LoadError, Location, RuleError, did_you_mean, issue_order
+from pconf.errors import MISSING, Issue, LoadError, Location, RuleError, did_you_mean, issue_order, show_value
 from pconf.keypath import KeyPath, format_path, parse_dotted
-from pconf.load import Layer, load_layers
+from pconf.load import Layer, load_layers, locate
 from pconf.load.model import find_cached_config, read_model_config
 from pconf.load.overrides import overrides_layer
 from pconf.merge import Merged, Setting, merge
@@ -270,6 +271,93 @@ def compile_dict(
 
 
 def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None, model: ModelFacts | None = None) -> Compiled:
+    """Compile layers; a layer that is a compiled document (``graph_hash`` at its top) has its compiled values
+    taken out and checked against what it compiles to (see ``take_compiled``)."""
+    layers = list(layers)
+    statements: list[tuple[int, dict[KeyPath, tuple[Any, Location]]]] = []
+    for i, layer in enumerate(layers):
+        stated = take_compiled(layer)
+        if stated is not None:
+            layers[i], values = stated
+            statements.append((i, values))
+    compiled = _compile_layers(layers, env, model)
+    issues: list[Issue] = []
+    for i, values in statements:
+        # What the compiled document says is checked against what it (with the files it extends) compiles to;
+        # later files, --set and --vllm-version may still change the result.
+        alone = compiled if i == len(layers) - 1 else _compile_layers(layers[: i + 1], env, model)
+        issues += check_compiled(alone, values)
+    if issues:
+        raise RuleError(sorted(issues, key=issue_order))
+    return compiled
+
+
+#: The top-level keys of a compiled document (``pconf compile``'s output) besides the input sections.
+COMPILED_KEYS = ("graph_hash", "derived", "sources")
+#: The keys of a compiled document's ``model`` table that are not inputs: derived from the facts (``is_moe``,
+#: ``use_mla``) or read from the config.json with them (``model_type``, ``config``: the file they were read from).
+COMPILED_MODEL_KEYS = ("config", "model_type", "is_moe", "use_mla")
+
+
+def take_compiled(layer: Layer) -> tuple[Layer, dict[KeyPath, tuple[Any, Location]]] | None:
+    """A compiled document (what ``pconf compile`` prints, recognised by its top-level ``graph_hash``) as a layer
+    of its inputs, and the compiled values it states, each with where: ``graph_hash``, ``derived``, the derived
+    fields of ``parallel`` and the model's derived facts, to be checked (``check_compiled``). ``sources`` (the
+    provenance of the compile that printed it) and the model's ``config`` and ``model_type`` are read as comments:
+    the model's facts are written out, so its config.json is not read again. None for a layer that is not a
+    compiled document."""
+    data = layer.data
+    if "graph_hash" not in data:
+        return None
+    values: dict[KeyPath, tuple[Any, Location]] = {}
+    rest = {k: v for k, v in data.items() if k not in COMPILED_KEYS}
+
+    def take(path: KeyPath, value: Any) -> None:
+        values[path] = (value, locate(layer.where, path, layer.fallback))
+
+    take(("graph_hash",), data["graph_hash"])
+    derived = data.get("derived", {})
+    if isinstance(derived, dict):
+        for name, value in derived.items():
+            take(("derived", name), value)
+    else:
+        take(("derived",), derived)
+    for section, names in (("parallel", tuple(DERIVED_FIELDS)), ("model", COMPILED_MODEL_KEYS)):
+        table = rest.get(section)
+        if isinstance(table, dict) and any(name in table for name in names):
+            rest[section] = {k: v for k, v in table.items() if k not in names}
+            for name in names:
+                if name in table and name not in ("config", "model_type"):  # those two: read as comments
+                    take((section, name), table[name])
+    return Layer(layer.name, rest, layer.where, layer.resets, layer.origin), values
+
+
+def check_compiled(compiled: Compiled, values: Mapping[KeyPath, tuple[Any, Location]]) -> list[Issue]:
+    """A ``compiled.mismatch`` issue for each value a compiled document states that differs from ``compiled``."""
+    doc = compiled.to_dict()
+    issues = []
+    for path, (stated, where) in values.items():
+        if path[0] == "model" and "model" not in doc:
+            continue  # no model facts left to derive from: nothing to check
+        actual: Any = doc
+        for part in path:
+            actual = actual.get(part, MISSING) if isinstance(actual, dict) else MISSING
+        if _same(stated, actual):
+            continue
+        what = "not a compiled value" if actual is MISSING else f"it compiles to {show_value(actual)}"
+        issues.append(Issue(path, where, "compiled.mismatch", f"the compiled document states {show_value(stated)}, "
+                            f"but {what}", "the inputs changed since `pconf compile` printed it: remove the compiled "
+                            "values (graph_hash, derived, sources, world_size, ...), or compile again"))
+    return issues
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as documents say it (``true`` is not ``1``; a tuple is a list)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def _compile_layers(layers: Sequence[Layer], env: Mapping[str, object] | None,
+                    model: ModelFacts | None = None) -> Compiled:
     merged = merge(layers)
     document = structure(merged)
     if model is None:

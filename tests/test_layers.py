@@ -63,7 +63,7 @@ ALLOWED: dict[str, set[str]] = {
                 "hashing", "plan", "numa.sysfs", "tree", "model"},
     "compare": {"compile", "hashing", "keypath", "tree", "versions"},
     "migrate": {"compile", "errors", "keypath", "versions", "schema"},
-    "introspect": {"schema", "versions", "structure", "rules", "hashing", "load"},
+    "introspect": {"schema", "versions", "structure", "rules", "hashing", "load", "errors"},
     "suggest": {"compile", "model", "schema", "errors"},
     "emit": {"compile", "compare", "plan", "hashing", "schema", "versions", "keypath", "errors", "resolve",
              "numa.binding", "model", "suggest"},

@@ -38,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("pconf.cli.document", "show a key's value and every layer that set it"),
     "migrate": ("pconf.cli.migrate", "move a cluster file to a newer vLLM release, keeping what it means"),
     "schema": ("pconf.cli.reference", "print the JSON Schema of cluster files (for editors and CI)"),
-    "docs": ("pconf.cli.reference", "write the field reference (docs/reference.md) from the field metadata"),
+    "docs": ("pconf.cli.reference", "print the field reference, or one key's: meaning, type, default, rules, flag"),
 }
 
 

@@ -29,6 +29,7 @@ from pconf.errors import Issue
 from pconf.plan import Plan
 from pconf.schema import ParallelConfig
 from pconf.versions import DEFAULT, PROFILES, Profile
+from pconf.versions.serve import changed_settings
 
 if TYPE_CHECKING:
     from pconf.compile import Compiled
@@ -40,25 +41,6 @@ FLAG_FIELDS = tuple(PROFILES[DEFAULT].serve_flags)
 
 def flag(field: str) -> str:
     return "--" + field.replace("_", "-")
-
-
-def changed_settings(p: ParallelConfig, profile: Profile | None = None) -> dict[str, Any]:
-    """Every setting ``vllm serve`` takes a flag for that differs from the release's default (the default
-    release's without ``profile``), in flag order: field -> value (a table: its changed keys, as a dict)."""
-    profile = profile or PROFILES[DEFAULT]
-    fields = attrs.fields_dict(ParallelConfig)
-    out: dict[str, Any] = {}
-    for field in profile.serve_flags:
-        value, default = getattr(p, field), _default(profile, fields[field], f"parallel.{field}")
-        if value == default:
-            continue
-        if attrs.has(type(value)):  # a table: its changed keys
-            out[field] = {k.name: getattr(value, k.name) for k in attrs.fields(type(value))
-                          if getattr(value, k.name) != _default(profile, k, f"parallel.{field}.{k.name}")
-                          and profile.has(profile.info(k, f"parallel.{field}.{k.name}"))}
-        elif value is not None:
-            out[field] = value
-    return out
 
 
 def setting_flags(p: ParallelConfig, profile: Profile | None = None) -> list[str]:
@@ -79,16 +61,6 @@ def setting_flags(p: ParallelConfig, profile: Profile | None = None) -> list[str
         else:
             argv += [serve.flag, str(value)]
     return argv
-
-
-def _default(profile: Profile, a: attrs.Attribute[Any], path: str) -> Any:
-    """A field's default in the release (a table's: its class with the release's defaults)."""
-    factory: Any = a.default
-    if isinstance(factory, attrs.Factory):  # type: ignore[arg-type]  # attrs.Factory is a class at run time
-        table = factory.factory()
-        changes = {k.name: profile.default(k, f"{path}.{k.name}") for k in attrs.fields(type(table))}
-        return attrs.evolve(table, **changes)
-    return profile.default(a, path)
 
 
 def serve_commands(plan: Plan, node: int, model: str = "$MODEL") -> list[list[str]]:
@@ -196,5 +168,5 @@ def _quote(arg: str) -> str:
     return arg if arg.startswith("$") and arg[1:].replace("_", "").isalnum() else shlex.quote(arg)
 
 
-__all__ = ["FLAG_FIELDS", "llm_kwargs", "render", "scheduler_flags", "serve_commands", "setting_flags",
-           "torchrun_command", "vllm_text"]
+__all__ = ["FLAG_FIELDS", "changed_settings", "llm_kwargs", "render", "scheduler_flags", "serve_commands",
+           "setting_flags", "torchrun_command", "vllm_text"]

@@ -20,7 +20,8 @@ from pconf.load.overrides import overrides_layer
 __all__ = ["Layer", "load_layers", "locate", "read_layer"]
 
 TOML_SUFFIXES = (".toml",)
-YAML_SUFFIXES = (".yaml", ".yml")
+#: YAML, and JSON (``pconf compile --format json`` saved as a file), which the YAML reader reads as YAML's flow style.
+YAML_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def load_layers(paths: Sequence[str | os.PathLike[str]], overrides: Iterable[str] = ()) -> tuple[Layer, ...]:
@@ -118,11 +119,11 @@ def _read(path: Path, real: str, display: str, cited: Location,
     at = cited if cited.is_file else Location.file(display)
     if path.suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
         return Issue(key, at, "load.file", f"{display}: unknown file type {path.suffix or '(none)'!r}",
-                     hint="use .toml, .yaml or .yml")
+                     hint="use .toml, .yaml, .yml or .json")
     suffix = os.path.splitext(real)[1]  # the format of the file a link leads to
     if suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
         return Issue(key, at, "load.file", f"{display} is a link to {_shown(real)}, which is not a cluster file",
-                     hint="link to a .toml, .yaml or .yml file, or name the file itself")
+                     hint="link to a .toml, .yaml, .yml or .json file, or name the file itself")
     try:
         raw = read_bounded(path, MAX_FILE_BYTES)
     except FileNotFoundError:
