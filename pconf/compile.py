@@ -167,8 +167,12 @@ def compile_files(
     probe_topology: bool | str | os.PathLike[str] = False,
     vllm_version: str | None = None,
     model_config: str | os.PathLike[str] | None = None,
+    stdin_format: str | None = None,
 ) -> Compiled:
     """Compile cluster files (merged left to right, each after its ``extends``), then ``--set`` overrides.
+
+    The path ``-`` reads standard input: TOML or YAML (JSON too), as ``stdin_format`` (``"toml"``, ``"yaml"``)
+    says, else as its content shows.
 
     ``env``: None for declarative mode (nothing read from the environment); a mapping such as
     ``os.environ`` for vLLM-environment mode (vLLM's ``VLLM_DP_*``, ``RANK``... read from it only).
@@ -178,7 +182,7 @@ def compile_files(
     ``model_config``: a config.json (or model directory) to check the layout against, as ``[model] config``
     (``--model-config``; relative to the working directory), over the files' and under the ``--set`` overrides.
     """
-    layers = _with_probe(load_layers(paths, overrides), probe_topology)
+    layers = _with_probe(load_layers(paths, overrides, stdin_format), probe_topology)
     if model_config is not None:
         layers = _before_overrides(layers, model_config_layer(os.fspath(model_config)))
     return _compile([*layers, *_version_layer(vllm_version)], env)
@@ -192,10 +196,11 @@ def plan_files(
     probe_topology: bool | str | os.PathLike[str] = False,
     vllm_version: str | None = None,
     model_config: str | os.PathLike[str] | None = None,
+    stdin_format: str | None = None,
 ) -> Plan:
     """Compile cluster files and return the deployment's per-rank plan (see ``compile_files``)."""
     return compile_files(paths, overrides, env, probe_topology=probe_topology, vllm_version=vllm_version,
-                         model_config=model_config).plan()
+                         model_config=model_config, stdin_format=stdin_format).plan()
 
 
 def _version_layer(vllm_version: str | None) -> tuple[Layer, ...]:

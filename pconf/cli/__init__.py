@@ -125,13 +125,14 @@ class _Version(argparse.Action):
 
 def version_text() -> str:
     """pconf's version, the vLLM releases it models (the default marked) and the graph-hash scheme."""
-    from pconf._version import __version__
+    from pconf._version import DISTRIBUTION, __version__
     from pconf.hashing import SCHEME
     from pconf.versions import DEFAULT, PROFILES
 
     releases = ", ".join(f"{p.name} ({p.label}{', the default' if p.name == DEFAULT else ''})"
                          for p in PROFILES.values())
-    return f"pconf {__version__}\nvLLM releases: {releases}\ngraph hash scheme: {SCHEME}"
+    return (f"pconf {__version__} (distribution {DISTRIBUTION})\n"
+            f"vLLM releases: {releases}\ngraph hash scheme: {SCHEME}")
 
 
 __all__ = ["COMMANDS", "TAKE_A_COMMAND", "internal_error_line", "main", "parser", "version_text"]

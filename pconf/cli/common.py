@@ -24,7 +24,8 @@ EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 def inputs(p: argparse.ArgumentParser, files: bool = True) -> None:
     """The options of every command that compiles: the files, ``--set`` and ``--vllm-env``."""
     if files:
-        p.add_argument("files", nargs="+", metavar="FILE", help="cluster files, merged left to right")
+        p.add_argument("files", nargs="+", metavar="FILE",
+                       help="cluster files, merged left to right; - reads one from standard input")
     overrides(p)
     p.add_argument("--vllm-env", action="store_true",
                    help="vLLM-environment mode: read VLLM_DP_*, RANK, ... from this process's environment")
@@ -33,6 +34,8 @@ def inputs(p: argparse.ArgumentParser, files: bool = True) -> None:
     p.add_argument("--model-config", metavar="PATH", default=None,
                    help="check the layout against this model: its config.json or model directory (as [model] "
                    "config = PATH; see docs/models.md)")
+    p.add_argument("--stdin-format", choices=("toml", "yaml"), default=None,
+                   help="what the file - (standard input) is; default: recognised from its content (JSON is YAML)")
 
 
 def overrides(p: argparse.ArgumentParser) -> None:
@@ -55,16 +58,30 @@ def output_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
 
 
-def compile_args(files: Sequence[str], args: argparse.Namespace) -> Compiled:
-    """Compile ``files`` with the command's options; print the warnings."""
+def compile_args(files: Sequence[str], args: argparse.Namespace, warn: bool = True) -> Compiled:
+    """Compile ``files`` with the command's options; print the warnings (unless ``warn`` is false)."""
     from pconf.compile import compile_files
 
     probe = getattr(args, "sysfs_root", None) or getattr(args, "probe_topology", False)
     compiled = compile_files(files, overrides=args.overrides, env=os.environ if args.vllm_env else None,
                              probe_topology=probe, vllm_version=args.vllm_version,
-                             model_config=getattr(args, "model_config", None))
-    print_issues(compiled.warnings)
+                             model_config=getattr(args, "model_config", None),
+                             stdin_format=getattr(args, "stdin_format", None))
+    if warn:
+        print_issues(compiled.warnings)
     return compiled
+
+
+def shown_name(path: str) -> str:
+    """A file argument as messages name it (``-`` is ``<stdin>``)."""
+    return "<stdin>" if path == "-" else path
+
+
+def no_stdin(files: Sequence[str], command: str, why: str) -> int | None:
+    """Exit 2 (after saying why) when ``-`` (standard input) is among the files of a command that cannot read it."""
+    if "-" in files:
+        return usage(f"cannot read a file from standard input (-): {why}", command)
+    return None
 
 
 def overrides_for_ranks(args: argparse.Namespace) -> list[str]:
@@ -109,6 +126,11 @@ def print_issues(issues: Sequence[Issue]) -> None:
     for issue in issues:
         prefix = "warning: " if issue.severity == "warning" else ""
         print(prefix + issue.render(), file=sys.stderr)
+    print_summary(issues)
+
+
+def print_summary(issues: Sequence[Issue]) -> None:
+    """``pconf: N errors`` on stderr, when there are errors."""
     errors = sum(1 for i in issues if i.severity == "error")
     if errors:
         print(f"pconf: {errors} error{'s' if errors != 1 else ''}", file=sys.stderr)

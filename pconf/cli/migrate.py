@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from pconf.cli.common import EXIT_CHANGED, EXIT_OK, overrides, write
+from pconf.cli.common import EXIT_CHANGED, EXIT_OK, overrides, usage, write
 
 
 def _migrate_parser(p: argparse.ArgumentParser) -> None:
@@ -22,6 +22,9 @@ def _migrate_parser(p: argparse.ArgumentParser) -> None:
 def _migrate(args: argparse.Namespace) -> int:
     from pconf.migrate import describe, migrate_file
 
+    if args.file == "-":
+        return usage("cannot migrate standard input (-): it rewrites FILE keeping its comments; name the file "
+                     "(-o PATH writes elsewhere)", "migrate")
     migration = migrate_file(args.file, args.to, args.overrides)
     if not migration.changed:
         print(f"{args.file}: already vLLM {migration.new_release}; nothing to change")

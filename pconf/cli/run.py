@@ -7,7 +7,13 @@ import importlib.util
 import sys
 from collections.abc import Callable
 
-from pconf.cli.common import EXIT_CONFIG, compile_args, inputs, overrides_for_ranks, usage
+from typing import TYPE_CHECKING
+
+from pconf._version import DISTRIBUTION
+from pconf.cli.common import EXIT_CONFIG, compile_args, inputs, no_stdin, overrides_for_ranks, usage
+
+if TYPE_CHECKING:
+    from pconf.plan import Plan
 
 
 def _launch_parser(p: argparse.ArgumentParser) -> None:
@@ -25,6 +31,9 @@ def _launch_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _launch(args: argparse.Namespace) -> int:
+    refused = no_stdin(args.files, "launch", "every rank compiles the files again; name the files")
+    if refused is not None:
+        return refused
     compiled = compile_args(args.files, args)
     plan = compiled.plan()
     node = args.node_rank if args.node_rank is not None else compiled.resolved.parallel.node_rank
@@ -34,10 +43,10 @@ def _launch(args: argparse.Namespace) -> int:
         return usage(f"--nproc {args.nproc}, but the plan runs {len(plan.node_ranks(node))} ranks on node {node} "
                      "(change the parallel sizes or nnodes in the file)", "launch")
     timeout = args.timeout or float(compiled.resolved.parallel.distributed_timeout_seconds or 300)
-    if importlib.util.find_spec("torch") is None:
-        print("pconf launch: the ranks need torch: pip install torch==2.13.0 (the CPU wheel), then "
-              "pip install 'pconf[runtime]'", file=sys.stderr)
+    if not _have_torch("launch"):
         return EXIT_CONFIG
+    if not args.command_argv:  # pconf's own group checks (a command after -- forms no groups of pconf's)
+        _say_backend("launch", plan)
     from pconf.runtime.launch import LaunchOptions, start
 
     return start(plan, LaunchOptions(files=args.files, overrides=overrides_for_ranks(args), node=node,
@@ -52,9 +61,35 @@ def _doctor_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _doctor(args: argparse.Namespace) -> int:
+    refused = no_stdin(args.files, "doctor", "every rank compiles the files again; name the files")
+    if refused is not None:
+        return refused
+    if not _have_torch("doctor"):
+        return EXIT_CONFIG
+    _say_backend("doctor", compile_args(args.files, args, warn=False).plan())
     from pconf.runtime.doctor import doctor
 
     return doctor(args.files, overrides_for_ranks(args), args.timeout, args.quiet)
+
+
+def _have_torch(command: str) -> bool:
+    """Whether torch can be imported; if not, say how to install the runtime extra."""
+    if importlib.util.find_spec("torch") is not None:
+        return True
+    print(f"pconf {command}: the ranks need torch: pip install torch==2.13.0 (the CPU wheel), then "
+          f"pip install '{DISTRIBUTION}[runtime]'", file=sys.stderr)
+    return False
+
+
+def _say_backend(command: str, plan: Plan) -> None:
+    """Say so when a config for GPUs runs its groups on gloo here, because this host has no GPU torch can use."""
+    if plan.resolved.document.cluster.device != "cuda":
+        return
+    from pconf.runtime.groups import choose_backend
+
+    if choose_backend(plan) == "gloo":
+        print(f"pconf {command}: cluster.device is \"cuda\", but torch sees no GPU on this host: the groups run on "
+              "gloo (CPU) instead of nccl, so nccl itself is not checked", file=sys.stderr, flush=True)
 
 
 PARSERS: dict[str, Callable[[argparse.ArgumentParser], None]] = {"launch": _launch_parser, "doctor": _doctor_parser}
