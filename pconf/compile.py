@@ -97,6 +97,67 @@ class Compiled:
 
         return make_plan(self.resolved, str(self.graph_hash), self.rule_location)
 
+    def engine_kwargs(self, node: int | None = None, *, dp_rank: int | None = None) -> dict[str, Any]:
+        """Keyword arguments for ``vllm.EngineArgs(**kw)`` / ``vllm.LLM(model, **kw)``: exactly the settings of
+        the ``vllm serve`` line ``pconf plan --format vllm`` prints, typed (ints, bools, lists, ``eplb_config`` as
+        a dict of its changed keys), in the file's vLLM release: each setting the file changes from the release's
+        default, and ``async_scheduling`` when the file decides it.
+
+        The layout is per node, as on the serve lines: one node needs nothing more. With several nodes, ``node``
+        (required) adds ``nnodes``, ``node_rank``, ``master_addr``, ``master_port`` and, with DP > 1,
+        ``data_parallel_size_local``, ``data_parallel_address``, ``data_parallel_rpc_port`` and (nodes after the
+        first) ``data_parallel_start_rank``. External DP load balancing runs one server per DP rank: ``dp_rank``
+        (required) adds ``data_parallel_rank`` and the DP address. What is not an EngineArgs field stays out:
+        ``--headless`` (a ``vllm serve`` option) and the environment (``CUDA_VISIBLE_DEVICES`` of an external-LB
+        server, ``VLLM_PP_LAYER_PARTITION``; ``pconf plan --format env``). With the external_launcher backend the
+        layout comes from torchrun: the settings alone, as the script's ``LLM(...)`` takes them.
+        ValueError when ``node`` or ``dp_rank`` is missing where needed, or outside the plan.
+        """
+        from pconf.versions.serve import LAYOUT_ARGS, changed_settings
+
+        r = self.resolved
+        doc = r.document
+        p = doc.parallel
+        kwargs: dict[str, Any] = {k: _kwarg(v) for k, v in changed_settings(p, r.profile).items()}
+        if doc.scheduler.async_scheduling != "auto":
+            kwargs["async_scheduling"] = doc.scheduler.async_scheduling
+        if p.distributed_executor_backend == "external_launcher":
+            return kwargs
+        plan = self.plan()
+        if node is None and plan.nnodes > 1:
+            raise ValueError(f"the deployment runs on {plan.nnodes} nodes: pass node=K (0..{plan.nnodes - 1}) for "
+                             "the layout of node K")
+        node = 0 if node is None else node
+        if not 0 <= node < plan.nnodes:
+            raise ValueError(f"node {node} is outside 0..{plan.nnodes - 1}")
+        dp_ranks = sorted({plan.rank(i).dp for i in plan.node_ranks(node)})
+
+        def layout(field: str, value: Any) -> None:
+            kwargs[LAYOUT_ARGS[field].engine_arg] = value
+
+        if plan.nnodes > 1:
+            layout("nnodes", plan.nnodes)
+            layout("node_rank", node)
+            layout("master_addr", p.master_addr)
+            layout("master_port", p.master_port)
+        if p.data_parallel_external_lb:
+            if dp_rank is None or dp_rank not in dp_ranks:
+                raise ValueError(f"external DP load balancing runs one server per DP rank: pass dp_rank= one of "
+                                 f"{dp_ranks} (the DP ranks of node {node})")
+            layout("data_parallel_rank", dp_rank)
+            layout("data_parallel_master_ip", p.data_parallel_master_ip)
+            layout("data_parallel_rpc_port", p.data_parallel_rpc_port)
+        elif dp_rank is not None:
+            raise ValueError("dp_rank is for external DP load balancing (one server per DP rank); this deployment "
+                             "runs one server per node")
+        elif plan.nnodes > 1 and plan.dp > 1:
+            layout("data_parallel_size_local", p.data_parallel_size_local)
+            layout("data_parallel_master_ip", p.data_parallel_master_ip)
+            layout("data_parallel_rpc_port", p.data_parallel_rpc_port)
+            if node:
+                kwargs["data_parallel_start_rank"] = dp_ranks[0]
+        return kwargs
+
     def where(self, path: KeyPath) -> Location:
         """Where the value at ``path`` came from: resolution, a layer, or the default."""
         origin = self.resolved.origins.get(path)
@@ -146,6 +207,15 @@ class Compiled:
         derived = path[0] == "derived" or (path[0] == "parallel" and path[1] in DERIVED_FIELDS)
         source = "derived" if derived else self.source(path)
         return Explanation(format_path(path), node, chain, source)
+
+
+def _kwarg(value: Any) -> Any:
+    """A setting as a Python keyword argument takes it: lists for tuples, tables as dicts, all the way down."""
+    if isinstance(value, tuple | list):
+        return [_kwarg(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _kwarg(v) for k, v in value.items()}
+    return value
 
 
 def _of_release(table: dict[str, Any], keys: frozenset[str], prefix: str) -> dict[str, Any]:

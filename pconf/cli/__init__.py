@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "migrate": ("pconf.cli.migrate", "move a cluster file to a newer vLLM release, keeping what it means"),
     "schema": ("pconf.cli.reference", "print the JSON Schema of cluster files (for editors and CI)"),
     "docs": ("pconf.cli.reference", "print the field reference, or one key's: meaning, type, default, rules, flag"),
+    "completion": ("pconf.cli.completion", "print a shell completion script: bash, zsh or fish"),
 }
 
 
@@ -96,8 +97,9 @@ def internal_error_line(exc: BaseException, traced: bool = False) -> str:
             f"line, its input files and `pconf --version`{how}")
 
 
-def parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
-    """The argument parser: every command listed, the arguments of the one ``argv`` names declared."""
+def parser(argv: Sequence[str] = (), every: bool = False) -> argparse.ArgumentParser:
+    """The argument parser: every command listed, the arguments of the one ``argv`` names declared (of every
+    command with ``every``: ``pconf completion`` reads them all)."""
     top = argparse.ArgumentParser(
         prog="pconf",
         description="Compile layered TOML/YAML cluster files into a validated vLLM parallel configuration.",
@@ -107,7 +109,7 @@ def parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     chosen = next((a for a in argv if not a.startswith("-")), None)
     for name, (module, text) in COMMANDS.items():
         p = sub.add_parser(name, help=text)
-        if name == chosen:
+        if every or name == chosen:
             importlib.import_module(module).PARSERS[name](p)
     return top
 

@@ -31,9 +31,10 @@ def _compile_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from pconf.emit.document import render
+    from pconf.emit.document import assumed_notes, render
 
-    emit(render(compile_args(args.files, args).to_dict(), args.format), args.output)
+    doc = compile_args(args.files, args).to_dict()
+    emit(render(doc, args.format, assumed_notes(doc)), args.output)
     return EXIT_OK
 
 
