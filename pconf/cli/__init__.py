@@ -50,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: one line, the shell's code for SIGINT
         print("pconf: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`pconf --version | head -1`): nothing left to say
+        _quiet_stdout()
+        return EXIT_OK
 
 
 def _main(argv: list[str]) -> int:
@@ -73,13 +76,23 @@ def _main(argv: list[str]) -> int:
         print_issues(exc.issues)
         return EXIT_CONFIG
     except BrokenPipeError:  # e.g. `pconf compile x.toml | head`
-        sys.stderr.close()
+        _quiet_stdout()
         return EXIT_OK
     except Exception as exc:  # an internal bug: one line that says so and how to report it
         if trace:
             traceback.print_exc()
         print(internal_error_line(exc, trace), file=sys.stderr)
         return EXIT_BUG
+
+
+def _quiet_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null, so that flushing it at exit raises nothing more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a file (captured in tests)
+        pass
 
 
 #: The commands that run a command given after ``--`` (their parsers set ``takes_command``).
