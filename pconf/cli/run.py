@@ -6,7 +6,6 @@ import argparse
 import importlib.util
 import sys
 from collections.abc import Callable
-
 from typing import TYPE_CHECKING
 
 from pconf._version import DISTRIBUTION

@@ -23,8 +23,6 @@ import json
 import shlex
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from pconf.errors import Issue
 from pconf.plan import Plan
 from pconf.schema import ParallelConfig

@@ -11,7 +11,7 @@ import attrs
 
 from pconf.errors import Issue, LoadError, Location, did_you_mean
 from pconf.introspect.fields import View, allowed, sentence, show_default, type_name
-from pconf.schema import DERIVED_FIELDS, INTERNAL_FIELDS, LAYER_KEYS, Document, shape
+from pconf.schema import DERIVED_FIELDS, INTERNAL_FIELDS, LAYER_KEYS, shape
 from pconf.versions import DEFAULT, PROFILES, Profile
 from pconf.versions.profile import walk_fields
 from pconf.versions.serve import LAYOUT_ARGS
@@ -58,7 +58,7 @@ def describe_key(key: str, profile: Profile | None = None) -> KeyDoc:
     release lacks is shown as the first release that has it has it). LoadError (``docs.unknown_key``) otherwise."""
     profile = profile or PROFILES[DEFAULT]
     fields = dict(walk_fields())
-    path = _find(key, fields)
+    path = _find(key)
     if path in LAYER_KEYS:
         return KeyDoc(path, "layer", sentence(LAYER_KEYS[path]), type="string or list of strings",
                       flag="none: handled while loading (see docs/layering.md)")
@@ -77,7 +77,8 @@ def describe_key(key: str, profile: Profile | None = None) -> KeyDoc:
     v = View(a, path, shown.info(a, path), default, shape(a))
     keys: tuple[str, ...] = ()
     if v.shape.table is not None:
-        keys = tuple(f"{path}.{k.name}" for k in attrs.fields(v.shape.table) if shown.has(shown.info(k, f"{path}.{k.name}")))
+        keys = tuple(f"{path}.{k.name}" for k in attrs.fields(v.shape.table)
+                     if shown.has(shown.info(k, f"{path}.{k.name}")))
     return KeyDoc(
         key=path,
         kind="table" if v.shape.table is not None else "key",
@@ -101,7 +102,7 @@ def known_keys() -> list[str]:
             *(f"parallel.{name}" for name in (*DERIVED_FIELDS, *INTERNAL_FIELDS))]
 
 
-def _find(key: str, fields: dict[str, attrs.Attribute[Any]]) -> str:
+def _find(key: str) -> str:
     known = known_keys()
     if key in known:
         return key

@@ -216,7 +216,9 @@ def _read_stdin(fmt: str | None) -> tuple[dict[str, Any], dict[KeyPath, Location
     return read_layer(text, STDIN_NAME, ".toml" if fmt == "toml" else ".yaml")
 
 
-_TOML_KEY = re.compile(r"""(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*'))*\s*=""")
+#: A TOML key (bare, quoted or dotted) and its ``=``: how a line that starts a TOML key/value pair begins.
+_TOML_PART = r"""(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*')"""
+_TOML_KEY = re.compile(rf"{_TOML_PART}(?:\s*\.\s*{_TOML_PART})*\s*=")
 
 
 def sniff_format(text: str) -> str:
