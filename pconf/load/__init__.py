@@ -27,8 +27,7 @@ else:  # pragma: no cover
 __all__ = ["STDIN", "STDIN_FORMATS", "Layer", "load_layers", "locate", "read_layer", "sniff_format"]
 
 TOML_SUFFIXES = (".toml",)
-#: YAML, and JSON (``pconf compile --format json`` saved as a file), which the YAML reader reads as YAML's flow style.
-YAML_SUFFIXES = (".yaml", ".yml", ".json")
+YAML_SUFFIXES = (".yaml", ".yml")
 
 
 #: The path that names standard input, and how messages name it.
@@ -141,12 +140,14 @@ def _read(path: Path, real: str, display: str, cited: Location,
     """
     at = cited if cited.is_file else Location.file(display)
     if path.suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
-        return Issue(key, at, "load.file", f"{display}: unknown file type {path.suffix or '(none)'!r}",
-                     hint="use .toml, .yaml, .yml or .json")
+        hint = "use .toml, .yaml or .yml"
+        if path.suffix == ".json":  # JSON is YAML, but a .json file is not read: a link could reach credentials
+            hint += " (JSON, such as `pconf compile` prints, is YAML: name it .yaml, or pipe it to -)"
+        return Issue(key, at, "load.file", f"{display}: unknown file type {path.suffix or '(none)'!r}", hint=hint)
     suffix = os.path.splitext(real)[1]  # the format of the file a link leads to
     if suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
         return Issue(key, at, "load.file", f"{display} is a link to {_shown(real)}, which is not a cluster file",
-                     hint="link to a .toml, .yaml, .yml or .json file, or name the file itself")
+                     hint="link to a .toml, .yaml or .yml file, or name the file itself")
     try:
         raw = read_bounded(path, MAX_FILE_BYTES)
     except FileNotFoundError:

@@ -471,10 +471,11 @@ class TestFileErrors:
         ]
 
     def test_unknown_suffix(self) -> None:
-        """A file that is neither TOML nor YAML is refused by its suffix."""
+        """A file that is neither TOML nor YAML is refused by its suffix; for JSON the hint says how to read it."""
         write("a.json", "{}")
         assert errors(["a.json"]) == [
-            "a.json: <document>: a.json: unknown file type '.json'; use .toml, .yaml or .yml [load.file]"
+            "a.json: <document>: a.json: unknown file type '.json'; use .toml, .yaml or .yml (JSON, such as `pconf "
+            "compile` prints, is YAML: name it .yaml, or pipe it to -) [load.file]"
         ]
 
     def test_no_suffix(self) -> None:
