@@ -142,7 +142,8 @@ def _read(path: Path, real: str, display: str, cited: Location,
     if path.suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
         hint = "use .toml, .yaml or .yml"
         if path.suffix == ".json":  # JSON is YAML, but a .json file is not read: a link could reach credentials
-            hint += " (JSON, such as `pconf compile` prints, is YAML: name it .yaml, or pipe it to -)"
+            hint += " (JSON, such as `pconf compile` prints, is YAML: name it .yaml" + (")" if key else
+                                                                                        ", or pipe it to -)")
         return Issue(key, at, "load.file", f"{display}: unknown file type {path.suffix or '(none)'!r}", hint=hint)
     suffix = os.path.splitext(real)[1]  # the format of the file a link leads to
     if suffix not in TOML_SUFFIXES + YAML_SUFFIXES:

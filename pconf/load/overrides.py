@@ -73,8 +73,12 @@ def overrides_layer(overrides: Iterable[str]) -> tuple[Layer, list[Issue]]:
         reset = key.startswith("~")
         path = parse_dotted(key[1:] if reset else key)
         if path is None:
-            issues.append(Issue((), loc, "load.set_key", f"`{key}` is not a dotted key",
-                                hint="write --set section.key=value, e.g. parallel.tensor_parallel_size=8"))
+            if reset:
+                issues.append(Issue((), loc, "load.set_key", f"`{key[1:]}` is not a dotted key",
+                                    hint="write --reset section.key, e.g. parallel.tensor_parallel_size"))
+            else:
+                issues.append(Issue((), loc, "load.set_key", f"`{key}` is not a dotted key",
+                                    hint="write --set section.key=value, e.g. parallel.tensor_parallel_size=8"))
             continue
         if len(path) > MAX_DEPTH:
             issues.append(too_deep(path[: MAX_DEPTH + 1]).placed(loc))

@@ -498,7 +498,7 @@ class TestFileErrors:
         """A bad file and a bad --set are reported in one LoadError."""
         assert errors(["nope.toml"], ["parallel.x"]) == [
             "nope.toml: <document>: no such file: nope.toml; check the path [load.file]",
-            "--set parallel.x: parallel.x: missing `=value`; write --set parallel.x=VALUE, or --set ~parallel.x "
+            "--set parallel.x: parallel.x: missing `=value`; write --set parallel.x=VALUE, or --reset parallel.x "
             "to reset it to its default [load.set_syntax]",
         ]
 
