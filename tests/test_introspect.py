@@ -301,7 +301,8 @@ class TestCli:
         out = tmp_path / "reference.md"
         out.write_text("old\n")
         assert main(["docs", "--output", str(out), "--check"]) == 1
-        assert capsys.readouterr().err == f"pconf docs: {out} is out of date; run `pconf docs -o {out}` to regenerate it\n"
+        assert capsys.readouterr().err == \
+            f"pconf docs: {out} is out of date; run `pconf docs -o {out}` to regenerate it\n"
         assert out.read_text() == "old\n"
 
     def test_docs_check_missing(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
