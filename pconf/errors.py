@@ -217,6 +217,8 @@ for _cls in (PconfError, ConfigError, LoadError, SchemaError, RuleError):
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A ``did you mean `x`?`` hint for a misspelt name, or an empty string."""
     options = list(choices)
+    if not options:
+        return ""
     same_letters = [c for c in options if c.lower() == word.lower() and c != word]
     if same_letters:
         return f"did you mean `{same_letters[0]}`? (names are case-sensitive)"

@@ -37,6 +37,8 @@ class Merged:
 
     tree: dict[str, Any]
     chains: dict[KeyPath, tuple[Setting, ...]]
+    #: Every key a layer's ``reset`` (or ``--set ~key``) named, where it was named.
+    resets: tuple[tuple[KeyPath, Location], ...] = ()
 
     def where(self, path: KeyPath) -> Location:
         """Where the value at ``path`` (or its nearest set ancestor) came from; ``default`` if nowhere."""
@@ -58,7 +60,8 @@ def merge(layers: Sequence[Layer]) -> Merged:
         for path, loc in layer.resets:
             _reset(tree, chains, path, loc)
         _merge_table(tree, layer.data, (), layer, chains)
-    return Merged(tree, {k: tuple(v) for k, v in chains.items()})
+    return Merged(tree, {k: tuple(v) for k, v in chains.items()},
+                  tuple(reset for layer in layers for reset in layer.resets))
 
 
 def _merge_table(dst: dict[str, Any], src: dict[str, Any], path: KeyPath, layer: Layer,

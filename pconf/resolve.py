@@ -211,7 +211,7 @@ def resolve(document: Document, env: VllmEnv | None = None, model: ModelFacts | 
             else dp_size
         if max_dp != p.elastic_ep_max_dp_size:
             derive("elastic_ep_max_dp_size", max_dp, "data_parallel_size (no elastic EP, or unset)")
-    if (p.decode_context_parallel_size > 1 and p.dcp_kv_cache_interleave_size > 1
+    if (facts.dcp_interleave_override and p.decode_context_parallel_size > 1 and p.dcp_kv_cache_interleave_size > 1
             and p.dcp_kv_cache_interleave_size != p.cp_kv_cache_interleave_size):
         derive("cp_kv_cache_interleave_size", p.dcp_kv_cache_interleave_size,
                "dcp_kv_cache_interleave_size > 1 overrides it when DCP > 1")

@@ -59,6 +59,8 @@ FIELD_RULES: dict[str, str] = {
     "schema.other_release": "The key belongs to another vLLM release than the file's `vllm_version` (added "
     "later, or removed).",
 }
+#: How many problems of one document get a "did you mean" for an unknown key.
+MAX_SUGGESTIONS = 100
 _SECTIONS: dict[str, type[Any]] = {a.name: t for a in attrs.fields(Document) if (t := shape(a).table) is not None}
 
 
@@ -67,7 +69,7 @@ def structure(merged: Merged) -> Document:
     SchemaError listing every problem."""
     tree = merged.tree
     profile = target_profile(tree)
-    issues = _layout_issues(tree, merged)
+    issues = [*_layout_issues(tree, merged), *_reset_issues(merged, profile)]
     try:
         document: Document = make_converter(profile).structure(_without_reported(tree), Document)
     except ClassValidationError as exc:
@@ -396,6 +398,18 @@ def _layout_issues(tree: dict[str, Any], merged: Merged) -> list[Issue]:
     return issues
 
 
+def _reset_issues(merged: Merged, profile: Profile) -> list[Issue]:
+    """A ``reset`` (or ``--set ~key``) names a key of the format, like any key: a misspelt one is an error with
+    the same "did you mean" (it would otherwise reset nothing, silently)."""
+    known = {tuple(path.split(".")) for path in profile.fields()}
+    issues = []
+    for path, where in merged.resets:
+        if path not in known:
+            unknown = _unknown_key(path, merged)
+            issues.append(Issue(path, where, unknown.rule, f"{unknown.message} (named by a reset)", unknown.hint))
+    return issues
+
+
 def _without_reported(tree: dict[str, Any]) -> dict[str, Any]:
     parallel = tree.get("parallel")
     if not isinstance(parallel, dict) or not any(k in DERIVED_FIELDS or k in INTERNAL_FIELDS for k in parallel):
@@ -414,8 +428,8 @@ def _collect(exc: BaseException, path: KeyPath, merged: Merged, issues: list[Iss
         if isinstance(sub, BaseValidationError):  # a nested table, or a list of tables
             _collect(sub, here, merged, issues)
         elif isinstance(sub, ForbiddenExtraKeysError):
-            for key in sorted(sub.extra_fields):
-                issues.append(_unknown_key((*here, key), merged))
+            for key in sorted(sub.extra_fields):  # "did you mean" for the first ones: 50,000 keys answer in ms
+                issues.append(_unknown_key((*here, key), merged, suggest=len(issues) < MAX_SUGGESTIONS))
         elif isinstance(sub, SchemaError):  # a hook's refusal: place each issue at the field (and list index)
             issues.extend(found.placed(merged.where((*here, *found.path)), here) for found in sub.issues)
         elif isinstance(sub, KeyError) and name:  # a required key (a topology node's id or cpus) is missing
@@ -425,15 +439,16 @@ def _collect(exc: BaseException, path: KeyPath, merged: Merged, issues: list[Iss
             raise sub
 
 
-def _unknown_key(path: KeyPath, merged: Merged) -> Issue:
-    """An unknown key, with a "did you mean" from its own table or the section it belongs to."""
+def _unknown_key(path: KeyPath, merged: Merged, suggest: bool = True) -> Issue:
+    """An unknown key, with a "did you mean" from its own table or the section it belongs to (unless not
+    ``suggest``: past the first MAX_SUGGESTIONS problems of a document, matching names costs more than it helps)."""
     key = str(path[-1])
     table = _table_at(path[:-1])
-    names = [a.name for a in attrs.fields(table)] if table else []
+    names = [a.name for a in attrs.fields(table)] if table and suggest else []
     hint = did_you_mean(key, names)
     if key in DERIVED_FIELDS:
         hint = f"`parallel.{key}` is derived; remove it"
-    if not hint:
+    if not hint and suggest:
         for section, cls in _SECTIONS.items():
             fields = [a.name for a in attrs.fields(cls)]
             if key in fields and path[:-1] != (section,):

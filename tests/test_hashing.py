@@ -21,6 +21,7 @@ from pconf.cli import main
 from pconf.hashing import FACTOR_NAMES, SCHEME, Factor, diff_factors, encode_value, graph_hash
 from pconf.schema import EPLBConfig, ParallelConfig, info
 from pconf.versions import PROFILES
+from tests.profiles import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = Path(__file__).parent / "data" / "vllm-vectors.jsonl"
@@ -275,7 +276,7 @@ def test_every_field_has_alternatives_listed() -> None:
     assert set(ALTERNATIVES) == fields
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.sampled_from(sorted(ALTERNATIVES)), st.data())
 def test_one_field_changes(key: str, data: st.DataObject) -> None:
     """Changing one factor changes the hash; changing one non-factor leaves it (unless resolution feeds it in)."""

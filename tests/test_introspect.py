@@ -41,6 +41,7 @@ from pconf.rules import RULES
 from pconf.schema import DERIVED_FIELDS, INTERNAL_FIELDS, Document, EPLBConfig, ParallelConfig, info
 from pconf.schema.checks import CHECKS, CPU_LIST_PATTERN
 from pconf.versions import DEFAULT, PROFILES
+from tests.profiles import examples
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -697,7 +698,7 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
     return doc
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(documents())
 def test_schema_never_refuses_what_pconf_accepts(doc: dict[str, Any]) -> None:
     """Whenever the schema refuses a document, pconf refuses it too."""

@@ -15,6 +15,7 @@ from pconf.errors import DEFAULT, MISSING, Location
 from pconf.keypath import KeyPath, format_path
 from pconf.load import Layer, load_layers
 from pconf.merge import Merged, Setting, merge
+from tests.profiles import examples
 
 
 @pytest.fixture(autouse=True)
@@ -400,7 +401,7 @@ def reference_merge(docs: list[dict[str, Any]], resets: list[list[KeyPath]] | No
 
 
 class TestMergeProperty:
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=examples(150), deadline=None)
     @given(st.lists(DOCS, max_size=4))
     def test_equals_reference_merge(self, docs: list[dict[str, Any]]) -> None:
         """Merging random nested layers gives the reference tree, chains and sources, and leaves the layers intact."""
@@ -414,7 +415,7 @@ class TestMergeProperty:
             assert merged.where(path) == Location.file(settings_[-1][0])
         assert docs == before
 
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=examples(150), deadline=None)
     @given(st.lists(st.tuples(DOCS, RESETS), max_size=4))
     def test_resets_equal_reference(self, layers_: list[tuple[dict[str, Any], list[KeyPath]]]) -> None:
         """With random resets, the tree and chains match the reference and reset keys are located at the default."""

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import pconf
 from pconf.cli import main
 from pconf.compile import compile_dict, compile_files, topology_layer
-from pconf.errors import RuleError, SchemaError
+from pconf.errors import LoadError, RuleError, SchemaError
 from pconf.numa.binding import (
     Binding,
     BindingError,
@@ -34,6 +34,7 @@ from pconf.numa.binding import (
 from pconf.numa.sysfs import HostTopology, read_host_topology
 from pconf.plan import Plan
 from pconf.schema import NumaNode, ParallelConfig, Topology
+from tests.profiles import examples
 
 TREES = Path(__file__).resolve().parent / "data" / "sysfs"
 TREE_NAMES = sorted(p.name for p in TREES.iterdir() if p.is_dir())
@@ -133,10 +134,11 @@ class TestReadHostTopology:
             str(c) for c in range(256) if c % 16 in (0, 1))
 
     def test_missing_root(self, tmp_path: Path) -> None:
-        """An empty root is a host without NUMA facts: one node 0 without CPUs, nothing else, no error."""
-        host = read_host_topology(tmp_path)
-        assert [(n.id, n.cpus) for n in host.nodes] == [(0, ())]
-        assert (host.gpus, host.nics, host.cpu_model, host.highest_perf) == ((), (), None, None)
+        """An empty root (a mistyped --sysfs-root) is not a host with no CPUs: a LoadError naming where it looked."""
+        with pytest.raises(LoadError) as caught:
+            read_host_topology(tmp_path)
+        [issue] = caught.value.issues
+        assert (issue.rule, str(issue.where)) == ("numa.sysfs_empty", f"{tmp_path}/sys/devices/system/node")
 
     def test_no_numa_kernel(self, tmp_path: Path) -> None:
         """Without node directories (a kernel without NUMA) all online CPUs form node 0."""
@@ -153,20 +155,22 @@ class TestReadHostTopology:
         (tmp_path / "sys/class/net").mkdir(parents=True)
         os.symlink("../../devices/pci0000:80/0000:80:01.0/0000:81:00.0/net/ib0", tmp_path / "sys/class/net/ib0")
         os.symlink("../../devices/virtual/net/lo", tmp_path / "sys/class/net/lo")
+        (tmp_path / "sys/devices/system/cpu").mkdir(parents=True)
+        (tmp_path / "sys/devices/system/cpu/online").write_text("0-3\n")
         host = read_host_topology(tmp_path)
         assert [(n.pci, n.interfaces, n.numa_node) for n in host.nics] == [("0000:81:00.0", ("ib0",), 1)]
 
     def test_reads_only_below_root(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Discovery opens no file outside the root it is given."""
         opened: list[str] = []
-        real_read_text = Path.read_text
+        real_open = os.open
 
-        def spy(self: Path, *args: Any, **kwargs: Any) -> str:
-            opened.append(str(self))
-            return real_read_text(self, *args, **kwargs)
+        def spy(path: Any, *args: Any, **kwargs: Any) -> int:
+            opened.append(os.fspath(path))
+            return real_open(path, *args, **kwargs)
 
-        monkeypatch.setattr(Path, "read_text", spy)
-        root = TREES / "two-socket-8gpu"
+        monkeypatch.setattr(os, "open", spy)
+        root = (TREES / "two-socket-8gpu").resolve()
         read_host_topology(root)
         assert opened
         assert all(p.startswith(str(root) + os.sep) for p in opened)
@@ -583,7 +587,7 @@ LAYOUTS = st.fixed_dictionaries({
 
 
 class TestGpusUsed:
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+    @settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
     @given(LAYOUTS)
     def test_matches_the_plan(self, layout: dict[str, Any]) -> None:
         """The count the numa.*_too_short rules check is the plan's highest GPU index + 1, on every node."""

@@ -28,6 +28,7 @@ from pconf.emit.mermaid import MAX_RANKS, TooLarge, plan_mermaid
 from pconf.emit.picture import AXES, PALETTE, coordinates, default_colour_kind, parse_kinds
 from pconf.emit.svg import plan_svg
 from pconf.plan import GROUP_KINDS, Plan
+from tests.profiles import examples
 from tests.test_plan import layouts, shapes, sizes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,14 +192,14 @@ def test_held_out_layouts_cover_every_scale_and_fold() -> None:
     assert held_out("dense-pp3-tp2").groups("ep") == []
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(shapes())
 def test_svg_of_generated_shapes(shape: tuple[int, int, int, int, int, bool | None]) -> None:
     plan = compiled_plan(sizes(*shape))
     check_svg(plan, plan_svg(plan))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(layouts())
 def test_svg_of_generated_node_layouts(table: dict[str, Any]) -> None:
     plan = compiled_plan(table)

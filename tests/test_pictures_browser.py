@@ -93,7 +93,11 @@ PLANS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(PLANS))
+_DEV_PLAN = "cluster"  # dev renders one plan in a browser; ci renders every plan
+_CI_ONLY = pytest.mark.ci_only("the cluster plan renders and is hovered in a real browser in dev too")
+
+
+@pytest.mark.parametrize("name", [n if n == _DEV_PLAN else pytest.param(n, marks=_CI_ONLY) for n in sorted(PLANS)])
 def test_html_renders_without_console_messages(name: str, tmp_path: Path) -> None:
     """The page, opened from a file, draws: a screenshot with the cells' palette colours over much of it, and
     nothing logged to the console (no script error, nothing blocked by the page's no-fetch policy)."""
@@ -114,7 +118,8 @@ def test_html_renders_without_console_messages(name: str, tmp_path: Path) -> Non
     assert sum(n for colour, n in counts.items() if colour in palette) > 0.01 * len(image.pixels)
 
 
-@pytest.mark.parametrize(("name", "hover"), [("cluster", 5), ("numa-2socket", 3), ("512-ranks", 300)])
+@pytest.mark.parametrize(("name", "hover"), [("cluster", 5), pytest.param("numa-2socket", 3, marks=_CI_ONLY),
+                                             pytest.param("512-ranks", 300, marks=_CI_ONLY)])
 def test_hover_and_click(name: str, hover: int, tmp_path: Path) -> None:
     """The page's script runs in the browser: hovering a rank shows its coordinates, groups, ports, environment
     and NUMA binding, and marks its colour group; clicking a group kind recolours the cells by its groups, and

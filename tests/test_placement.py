@@ -20,6 +20,7 @@ from pconf.emit.vllm import vllm_text
 from pconf.model import ModelFacts
 from pconf.model.placement import expert_layout, id_span, layer_range, placement_strategy, pp_partition
 from pconf.schema import EPLBConfig, ParallelConfig
+from tests.profiles import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +63,7 @@ class TestLayers:
         """The remainder goes to the stages before the last, counting back from the second-to-last."""
         assert [layer_range(layers, s, pp) for s in range(pp)] == ranges
 
-    @settings(max_examples=100, deadline=None)
+    @settings(max_examples=examples(100), deadline=None)
     @given(layers=st.integers(1, 500), pp=st.integers(1, 64))
     def test_matches_reference(self, layers: int, pp: int) -> None:
         """Every split matches the reference, covers every layer once, and differs by at most one layer."""
@@ -81,7 +82,7 @@ class TestLayers:
 
 
 class TestExperts:
-    @settings(max_examples=100, deadline=None)
+    @settings(max_examples=examples(100), deadline=None)
     @given(experts=st.integers(1, 300), ep=st.integers(2, 64), strategy=st.sampled_from(["linear", "round_robin"]))
     def test_map_matches_reference(self, experts: int, ep: int, strategy: str) -> None:
         """Each rank's experts match the reference; together every expert once (some ranks may hold none)."""
@@ -118,7 +119,7 @@ class TestExperts:
         assert (layout.ep_size, layout.experts_of(3)) == (1, list(range(8)))
         assert expert_layout(parallel(tensor_parallel_size=4), ModelFacts(num_experts=0)) is None
 
-    @settings(max_examples=100, deadline=None)
+    @settings(max_examples=examples(100), deadline=None)
     @given(experts=st.integers(1, 300), ep=st.integers(2, 32), data=st.data())
     def test_eplb_initial_placement(self, experts: int, ep: int, data: st.DataObject) -> None:
         """Under EPLB each rank holds an even share of physical slots: the logical experts in order, then copies

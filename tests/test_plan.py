@@ -17,6 +17,7 @@ import pconf
 from pconf.compile import Compiled
 from pconf.emit.env import env_lines
 from pconf.plan import GROUP_KINDS, Plan, Ports, RankInfo
+from tests.profiles import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = str(ROOT / "examples" / "cluster.toml")
@@ -172,7 +173,7 @@ def shapes(draw: st.DrawFn) -> tuple[int, int, int, int, int, bool | None]:
 
 
 class TestGroupsProperty:
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=examples(150), deadline=None)
     @given(shapes())
     def test_matches_reference_and_invariants(self, shape: tuple[int, int, int, int, int, bool | None]) -> None:
         """Every kind equals the numpy reference; groups partition the ranks; rows agree with the groups."""
@@ -330,7 +331,7 @@ def layouts(draw: st.DrawFn) -> dict[str, Any]:
 
 
 class TestNodePlacementProperty:
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=examples(150), deadline=None)
     @given(layouts())
     def test_node_boundaries(self, table: dict[str, Any]) -> None:
         """Every node holds exactly per_node ranks with local ranks 0..per_node-1, node_ranks agrees with the

@@ -16,6 +16,7 @@ import pconf
 from pconf.emit.document import render
 from pconf.errors import DEFAULT, LoadError, Location
 from pconf.keypath import KeyPath, format_path, parse_dotted
+from tests.profiles import examples
 
 
 @pytest.fixture(autouse=True)
@@ -444,7 +445,7 @@ def points_at_key(text: str, source: str, name: str, key: str) -> bool:
 
 
 class TestTomlYamlEquivalence:
-    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
     @given(documents())
     def test_same_document_same_result(self, doc: dict[str, Any]) -> None:
         """A document written as TOML and as YAML compiles to the same result, with sources at the keys."""

@@ -602,6 +602,15 @@ CASES: list[object] = [
     ), id="scheduler.custom_executor_async"),
     # -- rules of later vLLM releases (vllm_version) -----------------------------------------------------------
     pytest.param(Case(
+        "engine.fault_tolerance_external_lb",
+        'vllm_version = "0.28"\n[parallel]\nenable_fault_tolerance = true\n',
+        "c.toml:3:1: parallel.enable_fault_tolerance: `vllm serve` refuses fault tolerance without external DP load "
+        "balancing (got true); set data_parallel_external_lb = true (one server per DP rank) "
+        "[engine.fault_tolerance_external_lb]",
+        'vllm_version = "0.28"\n[parallel]\nenable_fault_tolerance = true\ndata_parallel_size = 2\n'
+        "data_parallel_external_lb = true\nis_moe_model = true\n",
+    ), id="engine.fault_tolerance_external_lb"),
+    pytest.param(Case(
         'elastic_ep.async_needs_nixl',
         'vllm_version = "0.28"\n[parallel]\nenable_elastic_ep = true\ntensor_parallel_size = 2\n'
         'enable_expert_parallel = true\nenable_eplb = true\n',

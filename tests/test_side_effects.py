@@ -35,16 +35,32 @@ def snapshot(*dirs: Path) -> dict[str, bytes]:
     return out
 
 
-@pytest.fixture
-def sandbox(tmp_path: Path) -> dict[str, Path]:
-    """Inputs (a copy of examples/ and a lock), and an empty working directory, HOME and TMPDIR."""
-    dirs = {name: tmp_path / name for name in ("inputs", "cwd", "home", "tmp")}
+def _dirs(top: Path) -> dict[str, Path]:
+    """A sandbox's directories under ``top``: inputs, the working directory, HOME and TMPDIR."""
+    return {name: top / name for name in ("inputs", "cwd", "home", "tmp")}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The inputs every sandbox starts from: examples/ and the lock ``pconf hash --write-lock`` writes for it,
+    made once (a process); the lock holds no path, so each sandbox's copy checks against its own files."""
+    dirs = _dirs(tmp_path_factory.mktemp("template"))
     shutil.copytree(ROOT / "examples", dirs["inputs"])
     for name in ("cwd", "home", "tmp"):
         dirs[name].mkdir()
     lock = dirs["inputs"] / "pconf.lock"
     done = pconf_process(["hash", str(dirs["inputs"] / "cluster.toml"), "--write-lock", str(lock)], dirs)
     assert done.returncode == 0, done.stderr
+    return dirs["inputs"]
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, template: Path) -> dict[str, Path]:
+    """A fresh copy of the template's inputs, and an empty working directory, HOME and TMPDIR."""
+    dirs = _dirs(tmp_path)
+    shutil.copytree(template, dirs["inputs"])
+    for name in ("cwd", "home", "tmp"):
+        dirs[name].mkdir()
     return dirs
 
 

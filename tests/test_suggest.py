@@ -14,6 +14,7 @@ from pconf.cli import main
 from pconf.compile import compile_dict
 from pconf.errors import ConfigError
 from pconf.suggest import suggest
+from tests.profiles import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = sorted(p.name for p in (ROOT / "examples" / "models").iterdir() if p.is_dir())
@@ -49,7 +50,7 @@ class TestEveryLayoutCompiles:
             assert plan.nnodes == layout.nnodes
             assert plan.per_node <= found.devices_per_node
 
-    @settings(max_examples=25, deadline=None)
+    @settings(max_examples=examples(25), deadline=None)
     @given(gpus=st.integers(1, 48), name=st.sampled_from(MODELS))
     def test_any_gpu_count(self, gpus: int, name: str) -> None:
         """Any GPU count on one node: every layout is distinct and compiles to that many ranks."""

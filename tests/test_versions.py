@@ -31,6 +31,7 @@ from pconf.introspect import json_schema, schema_path, schema_text
 from pconf.migrate import migrate_file
 from pconf.versions import DEFAULT, PROFILES, lookup
 from pconf.versions.profile import walk_fields
+from tests.profiles import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -444,7 +445,7 @@ _DOCS = st.fixed_dictionaries({}, optional={
 })
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(_DOCS, st.sampled_from(["0.28", "0.34"]))
 def test_a_valid_file_compiles_or_migrate_says_why(parallel: dict[str, Any], target: str) -> None:
     """A file valid under the seed's release either migrates to a newer one (and then compiles there) or migrate

@@ -122,10 +122,17 @@ def usage(message: str, command: str) -> int:
     return EXIT_CONFIG
 
 
+#: The most issues a command prints; the rest are counted ("and K more"), so a file of 50,000 mistakes answers at
+#: once and stays readable. The library's ConfigError.issues holds every one.
+MAX_PRINTED = 100
+
+
 def print_issues(issues: Sequence[Issue]) -> None:
-    for issue in issues:
+    for issue in issues[:MAX_PRINTED]:
         prefix = "warning: " if issue.severity == "warning" else ""
         print(prefix + issue.render(), file=sys.stderr)
+    if len(issues) > MAX_PRINTED:
+        print(f"pconf: ... and {len(issues) - MAX_PRINTED} more not shown", file=sys.stderr)
     print_summary(issues)
 
 

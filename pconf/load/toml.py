@@ -18,6 +18,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 _AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_AT_END = re.compile(r"\s*\(at end of document\)\s*$")
 #: tomllib's messages for a key written twice (or a table declared twice).
 _DUPLICATE = ("Cannot overwrite a value", "Cannot declare", "Duplicate inline table key")
 #: Runs of digits (and TOML's underscores between them), to find an integer longer than int() converts.
@@ -40,13 +41,16 @@ def parse_toml(text: str, source: str) -> tuple[dict[str, Any], dict[KeyPath, Lo
         line, col = _too_deep_position(text)
         return _located(too_deep(_key_at(text, line, col)), source, line, col)
     except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
+        message = getattr(exc, "msg", None) or str(exc)
         line, col = getattr(exc, "lineno", 0), getattr(exc, "colno", 0)
-        found = _AT.search(message)
+        found, at_end = _AT.search(message), _AT_END.search(message)
         if found:
             line, col = int(found.group(1)), int(found.group(2))
             message = message[: found.start()]
-        return _syntax_error(text, source, line, col, getattr(exc, "msg", message))
+        elif at_end:  # the text ended inside a value: the error is where the file ends
+            line, col = _position(text, len(text))
+            message = message[: at_end.start()] + " (the file ends inside it)"
+        return _syntax_error(text, source, line, col, message)
     except ValueError:  # int() refused a decimal integer of thousands of digits
         limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)() or 4300
         long = next((m for m in _DIGITS.finditer(text) if len(m.group().replace("_", "")) > limit), None)

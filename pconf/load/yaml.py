@@ -9,6 +9,8 @@ obey the limits of ``pconf.load.limits`` (64-bit integers, no NUL).
 
 from __future__ import annotations
 
+import bisect
+import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -55,6 +57,28 @@ class _Mark(NamedTuple):
     column: int
 
 
+#: What YAML (PyYAML and libyaml) counts as a line break; pconf counts lines by ``\n`` only, as TOML, editors' line
+#: numbers and grep do, so a NEL (U+0085) or U+2028 inside a string does not shift every position after it.
+_YAML_BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+class _Positions:
+    """1-based (line, column) of a YAML mark, lines counted by ``\n`` only."""
+
+    def __init__(self, text: str) -> None:
+        self.same = not any(c in text for c in "\r\x85\u2028\u2029")  # then YAML's lines are pconf's
+        if not self.same:
+            self.yaml_starts = [0, *(m.end() for m in _YAML_BREAKS.finditer(text))]
+            self.starts = [0, *(i + 1 for i, c in enumerate(text) if c == "\n")]
+
+    def __call__(self, line: int, column: int) -> tuple[int, int]:
+        if self.same:
+            return line + 1, column + 1
+        offset = self.yaml_starts[min(line, len(self.yaml_starts) - 1)] + column
+        at = bisect.bisect_right(self.starts, offset) - 1
+        return at + 1, offset - self.starts[at] + 1
+
+
 class _Refused(Exception):
     def __init__(self, node: Node, found: Issue) -> None:
         super().__init__(found.message)
@@ -68,15 +92,16 @@ def _refused(node: Node, path: KeyPath, rule: str, message: str, hint: str) -> _
 class _Walker:
     """Turn a composed node tree into builtins, recording where each key was written."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, positions: _Positions | None = None) -> None:
         self.source = source
+        self.position = positions or _Positions("")
         self.where: dict[KeyPath, Location] = {}
         self.values = 0
         self.constructor = SafeConstructor()
         self.open: set[int] = set()  # the mappings being built, so a `<<` cannot merge one into itself
 
     def loc(self, node: Node) -> Location:
-        return Location("file", self.source, node.start_mark.line + 1, node.start_mark.column + 1)
+        return Location("file", self.source, *self.position(node.start_mark.line, node.start_mark.column))
 
     def count(self, node: Node, path: KeyPath) -> None:
         self.values += 1
@@ -144,7 +169,7 @@ class _Walker:
             if "\x00" in key:
                 raise _Refused(key_node, nul((*path, key), in_key=True))
             if key in first:
-                line = first[key].start_mark.line + 1
+                line = self.position(first[key].start_mark.line, first[key].start_mark.column)[0]
                 raise _refused(key_node, (*path, key), "load.duplicate_key",
                                f"duplicate key `{key}` (first written at line {line})", "keep one of them")
             first[key] = key_node
@@ -172,10 +197,11 @@ def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[KeyPath, Lo
     composed = _compose(text)
     if isinstance(composed, tuple):
         found, mark = composed
-        return found.placed(Location.file(source, mark.line + 1, mark.column + 1) if mark else Location.file(source))
+        return found.placed(Location.file(source, *_Positions(text)(mark.line, mark.column)) if mark
+                            else Location.file(source))
     if composed is None:
         return {}, {}
-    walker = _Walker(source)
+    walker = _Walker(source, _Positions(text))
     try:
         data = walker.value(composed, ())
     except _Refused as exc:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pconf.cpulist import CpuListError, format_cpu_list, parse_sysfs_cpu_list
+from pconf.errors import Issue, LoadError, Location
 from pconf.numa.binding import pct_cpus, pct_stride
 
 #: PCI vendor ids whose display/3D controllers are GPUs vLLM can use (NVIDIA, AMD).
@@ -145,34 +147,86 @@ def _node_data(node: HostNode) -> dict[str, Any]:
 def read_host_topology(root: str | os.PathLike[str] = "/") -> HostTopology:
     """Read the NUMA nodes, GPUs, NICs and PCT facts of the host whose filesystem root is ``root``.
 
-    Reads only below ``root`` (``sys/...``, ``proc/cpuinfo``). Missing or unreadable files are facts that are
-    unknown (None, -1 or empty), never errors: sysfs differs between kernels, containers and VMs. A kernel
-    without NUMA (no ``node*`` directories) is one node 0 holding every online CPU.
+    Reads only below ``root`` (``sys/...``, ``proc/cpuinfo``), only regular files, at most MAX_FILE_BYTES of each,
+    never through a link that leads out of the root: anything else is a LoadError naming the file (a FIFO there
+    would otherwise block the read forever). Missing or unreadable files are facts that are unknown (None, -1 or
+    empty), never errors: sysfs differs between kernels, containers and VMs. A kernel without NUMA (no ``node*``
+    directories) is one node 0 holding every online CPU; a root with neither NUMA nodes nor online CPUs is not a
+    host's filesystem (a LoadError naming its node directory).
     """
     base = Path(root)
     sysfs = base / "sys"
-    online = _cpus(sysfs / "devices/system/cpu/online") or ()
-    nodes = _read_nodes(sysfs / "devices/system/node")
+    read = _Reader(base)
+    online = _cpus(read, sysfs / "devices/system/cpu/online") or ()
+    nodes = _read_nodes(read, sysfs / "devices/system/node")
+    if not nodes and not online:
+        where = sysfs / "devices/system/node"
+        raise LoadError([Issue((), Location.file(os.fspath(where)), "numa.sysfs_empty",
+                               "no NUMA nodes here, and no online CPUs: not a host's sysfs",
+                               f"give the root of a filesystem holding sys/ and proc/ (--sysfs-root {root!s} has "
+                               "neither)")])
     if not nodes:
-        nodes = (HostNode(0, online, _meminfo(base / "proc/meminfo", "MemTotal"),
-                          _meminfo(base / "proc/meminfo", "MemFree"), ()),)
-    gpus, nics = _read_pci(sysfs)
+        nodes = (HostNode(0, online, _meminfo(read, base / "proc/meminfo", "MemTotal"),
+                          _meminfo(read, base / "proc/meminfo", "MemFree"), ()),)
+    gpus, nics = _read_pci(read, sysfs)
     return HostTopology(
         root=os.fspath(root),
         nodes=nodes,
         gpus=gpus,
         nics=nics,
-        cpu_model=_cpu_model(base / "proc/cpuinfo"),
-        highest_perf=_int(_read(sysfs / "devices/system/cpu/cpu0/acpi_cppc/highest_perf")),
+        cpu_model=_cpu_model(read, base / "proc/cpuinfo"),
+        highest_perf=_int(read(sysfs / "devices/system/cpu/cpu0/acpi_cppc/highest_perf")),
         online_cpus=online,
     )
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
+#: The most bytes pconf reads of one file of a host's tree (/proc/cpuinfo of a 1,024-CPU host is about 1.5 MB).
+MAX_FILE_BYTES = 8 << 20
+
+
+class _Reader:
+    """Reads files below one root: regular files only, bounded, never through a link that leaves the root."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = os.path.realpath(root)
+
+    def __call__(self, path: Path) -> str | None:
+        """The text of ``path``; None when it is missing or unreadable (an unknown fact)."""
+        real = os.path.realpath(path)
+        if os.path.commonpath([self.root, real]) != self.root:
+            if not os.path.exists(real):
+                return None
+            raise self._refused(path, f"leads out of the root, to {real}")
+        try:
+            fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return None
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                raise self._refused(path, f"is {_kind(mode)}, not a regular file")
+            chunks, size = [], 0
+            while chunk := os.read(fd, min(1 << 16, MAX_FILE_BYTES + 1 - size)):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_FILE_BYTES:
+                    raise self._refused(path, f"is larger than {MAX_FILE_BYTES >> 20} MiB")
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        return b"".join(chunks).decode("utf-8", errors="replace")
+
+    @staticmethod
+    def _refused(path: Path, what: str) -> LoadError:
+        return LoadError([Issue((), Location.file(os.fspath(path)), "numa.sysfs_file", what,
+                                "a host's sysfs and proc hold regular files: point --sysfs-root at one")])
+
+
+def _kind(mode: int) -> str:
+    return ("a FIFO" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+            else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a directory" if stat.S_ISDIR(mode) else "not a file")
 
 
 def _int(text: str | None, base: int = 10) -> int | None:
@@ -184,8 +238,8 @@ def _int(text: str | None, base: int = 10) -> int | None:
         return None
 
 
-def _cpus(path: Path) -> tuple[int, ...] | None:
-    text = _read(path)
+def _cpus(read: _Reader, path: Path) -> tuple[int, ...] | None:
+    text = read(path)
     if text is None:
         return None
     try:
@@ -194,9 +248,9 @@ def _cpus(path: Path) -> tuple[int, ...] | None:
         return None
 
 
-def _meminfo(path: Path, key: str) -> int | None:
+def _meminfo(read: _Reader, path: Path, key: str) -> int | None:
     """A ``kB`` value from a meminfo file (``Node 0 MemTotal:  123 kB`` or ``MemTotal:  123 kB``)."""
-    text = _read(path)
+    text = read(path)
     for line in (text or "").splitlines():
         label, _, rest = line.partition(":")
         if label.split()[-1:] == [key]:
@@ -204,7 +258,7 @@ def _meminfo(path: Path, key: str) -> int | None:
     return None
 
 
-def _read_nodes(node_dir: Path) -> tuple[HostNode, ...]:
+def _read_nodes(read: _Reader, node_dir: Path) -> tuple[HostNode, ...]:
     try:
         entries = list(node_dir.iterdir())
     except OSError:
@@ -214,18 +268,18 @@ def _read_nodes(node_dir: Path) -> tuple[HostNode, ...]:
         match = _NODE_DIR.match(entry.name)
         if not match:
             continue
-        distance = (_read(entry / "distance") or "").split()
+        distance = (read(entry / "distance") or "").split()
         nodes.append(HostNode(
             id=int(match.group(1)),
-            cpus=_cpus(entry / "cpulist") or (),
-            memory_kb=_meminfo(entry / "meminfo", "MemTotal"),
-            free_kb=_meminfo(entry / "meminfo", "MemFree"),
+            cpus=_cpus(read, entry / "cpulist") or (),
+            memory_kb=_meminfo(read, entry / "meminfo", "MemTotal"),
+            free_kb=_meminfo(read, entry / "meminfo", "MemFree"),
             distances=tuple(int(d) for d in distance if d.lstrip("-").isdigit()),
         ))
     return tuple(sorted(nodes, key=lambda n: n.id))
 
 
-def _read_pci(sysfs: Path) -> tuple[tuple[PciDevice, ...], tuple[PciDevice, ...]]:
+def _read_pci(read: _Reader, sysfs: Path) -> tuple[tuple[PciDevice, ...], tuple[PciDevice, ...]]:
     """GPUs (display/3D controllers of NVIDIA or AMD) and NICs (network controllers, or the PCI parent of an
     interface in ``class/net``), each sorted by PCI address."""
     pci_dir = sysfs / "bus/pci/devices"
@@ -238,7 +292,7 @@ def _read_pci(sysfs: Path) -> tuple[tuple[PciDevice, ...], tuple[PciDevice, ...]
     nics: list[PciDevice] = []
     for address in addresses:
         here = pci_dir / address
-        pci_class, vendor = _int(_read(here / "class"), 16), _int(_read(here / "vendor"), 16)
+        pci_class, vendor = _int(read(here / "class"), 16), _int(read(here / "vendor"), 16)
         if pci_class is None or vendor is None:
             continue
         is_gpu = pci_class >> 16 == 0x03 and vendor in GPU_VENDORS
@@ -246,9 +300,9 @@ def _read_pci(sysfs: Path) -> tuple[tuple[PciDevice, ...], tuple[PciDevice, ...]
         is_nic = pci_class >> 16 == 0x02 or address in net_parents
         if not (is_gpu or is_nic):
             continue
-        numa = _int(_read(here / "numa_node"))
-        device = PciDevice(address, vendor, _int(_read(here / "device"), 16) or 0, pci_class,
-                           numa if numa is not None and numa >= 0 else -1, _cpus(here / "local_cpulist") or (),
+        numa = _int(read(here / "numa_node"))
+        device = PciDevice(address, vendor, _int(read(here / "device"), 16) or 0, pci_class,
+                           numa if numa is not None and numa >= 0 else -1, _cpus(read, here / "local_cpulist") or (),
                            interfaces if is_nic else ())
         (gpus if is_gpu else nics).append(device)
     return tuple(gpus), tuple(nics)
@@ -287,8 +341,8 @@ def _net_parents(class_net: Path) -> dict[str, list[str]]:
     return out
 
 
-def _cpu_model(path: Path) -> str | None:
-    for line in (_read(path) or "").splitlines():
+def _cpu_model(read: _Reader, path: Path) -> str | None:
+    for line in (read(path) or "").splitlines():
         label, _, value = line.partition(":")
         if label.strip().lower() == "model name":
             return value.strip()

@@ -136,6 +136,17 @@ def _loading_workers(r: ResolvedConfig) -> Issue | None:
     return None
 
 
+@rule("engine.fault_tolerance_external_lb", ENGINE, "warning")
+def _fault_tolerance_lb(r: ResolvedConfig) -> Issue | None:
+    """From vLLM 0.28, EngineArgs refuses fault tolerance without external DP load balancing (one server per DP
+    rank); ParallelConfig itself accepts it, so a library building the config directly can still run it."""
+    p = r.parallel
+    if p.enable_fault_tolerance and not p.data_parallel_external_lb:
+        return found(par("enable_fault_tolerance"), "`vllm serve` refuses fault tolerance without external DP load "
+                     "balancing", "set data_parallel_external_lb = true (one server per DP rank)", True)
+    return None
+
+
 @rule("engine.hybrid_lb_single_local", ENGINE, "warning")
 def _hybrid_single(r: ResolvedConfig) -> Issue | None:
     """With data_parallel_size_local = 1, vLLM switches hybrid DP load balancing to external."""

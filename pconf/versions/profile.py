@@ -73,6 +73,7 @@ class Behaviour:
     dbo_thresholds_cover_ubatches: bool
     nnodes_groups_must_divide: bool
     nccl_dp_sync_with_fault_tolerance: bool
+    dcp_interleave_override: bool
     all2all_property: bool
     sequence_parallel_a2a: frozenset[str]
     batched_dp_a2a: frozenset[str]

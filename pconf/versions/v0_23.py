@@ -47,6 +47,8 @@ BEHAVIOUR = Behaviour(
     nnodes_groups_must_divide=False,
     # VllmConfig forces disable_nccl_for_dp_synchronization on under fault tolerance.
     nccl_dp_sync_with_fault_tolerance=False,
+    # VllmConfig lets dcp_kv_cache_interleave_size (> 1, DCP > 1) override cp_kv_cache_interleave_size.
+    dcp_interleave_override=True,
     # derived.use_all2all is vLLM's ParallelConfig property (DP > 1, sequence-parallel MoE, or EP with PCP > 1)
     # rather than the device communicator's rule (EP and DP > 1).
     all2all_property=False,

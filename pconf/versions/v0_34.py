@@ -20,6 +20,7 @@ BEHAVIOUR = replace(
     dbo_thresholds_cover_ubatches=True,
     nnodes_groups_must_divide=True,
     nccl_dp_sync_with_fault_tolerance=True,
+    dcp_interleave_override=False,  # only for a NIXL P/D KV transfer, when the engine core starts
     sequence_parallel_a2a=v0_28.BEHAVIOUR.sequence_parallel_a2a | {"deepep_v2", "flashinfer_nvlink_one_sided",
                                                                     "passthrough", "mori"},
     ubatch_a2a_rocm=("allgather_reducescatter",),
@@ -74,6 +75,8 @@ PROFILE = Profile(
         "allgather_reducescatter micro-batches on ROCm",
         "parallel.nnodes": "nnodes must be a multiple of DP / DP-local (except with external LB)",
         "parallel.disable_nccl_for_dp_synchronization": "forced on under fault tolerance",
+        "parallel.cp_kv_cache_interleave_size": "no longer overridden by dcp_kv_cache_interleave_size (0.34 does it "
+        "only for a NIXL P/D KV transfer, which pconf does not model)",
         "parallel.all2all_backend": "sequence-parallel MoE also with deepep_v2, flashinfer_nvlink_one_sided, "
         "passthrough and mori",
     },

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pconf.load._toml_positions import KeyPath, key_positions
+from tests.profiles import examples
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -508,7 +509,7 @@ def render(root: Table) -> str:
     return "\n".join([*own, *sections]) + "\n"
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tables(0))
 def test_generated_documents(root: Table) -> None:
     text = render(root)
@@ -523,13 +524,13 @@ def test_generated_documents(root: Table) -> None:
 _TOML_CHARS = st.sampled_from([*"[]{}\"'=.,#\n\r\t abc123\\-_:+", '"""', "'''", "[[", "]]", "a = "])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.one_of(_TOML_CHARS, st.characters()), max_size=80).map("".join))
 def test_garbage_never_raises(text: str) -> None:
     assert isinstance(key_positions(text), dict)
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(50), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tables(0), st.data())
 def test_damaged_documents_never_raise(root: Table, data: st.DataObject) -> None:
     text = render(root)

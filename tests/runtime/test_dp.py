@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,11 @@ from tests.runtime.conftest import free_ports, write_config
 DP_RANK = Path(__file__).resolve().parent / "dp_rank.py"
 
 
-def run_dp_ranks(config: Path, size: int, extra: list[str] | None = None, timeout: float = 90) -> list[dict[str, Any]]:
-    """Start one process per DP rank, wait for all (bounded), return their JSON reports in DP-rank order."""
-    procs = [subprocess.Popen([sys.executable, str(DP_RANK), str(config), str(d), *(extra or [])],
+def run_dp_ranks(python: Callable[..., list[str]], config: Path, size: int, extra: list[str] | None = None,
+                 timeout: float = 90) -> list[dict[str, Any]]:
+    """Start one process per DP rank (``python``: the torch_python fixture), wait for all (bounded), return their
+    JSON reports in DP-rank order."""
+    procs = [subprocess.Popen(python(str(DP_RANK), str(config), str(d), *(extra or [])),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for d in range(size)]
     outs = []
     try:
@@ -46,11 +48,13 @@ def expected_state(vector: list[list[bool]]) -> list[bool]:
     return [work > 0 or pauses % n != 0, pauses == n]
 
 
-@pytest.mark.parametrize("size", [2, 3])
-def test_truth_tables(no_leftovers: Path, size: int) -> None:
+@pytest.mark.parametrize("size", [
+    2, pytest.param(3, marks=pytest.mark.ci_only("size 2 runs the same helpers on every input of two ranks")),
+])
+def test_truth_tables(no_leftovers: Path, torch_python: Callable[..., list[str]], size: int) -> None:
     """sync_dp_state, has_unfinished_dp and sync_kv_cache_memory_size give vLLM's answers on every input."""
     config = write_config(no_leftovers / "c.toml", {"data_parallel_size": size})
-    reports = run_dp_ranks(config, size)
+    reports = run_dp_ranks(torch_python, config, size)
     for report in reports:
         assert len(report["state"]) == 4 ** size
         for key, got in report["state"].items():
@@ -63,14 +67,25 @@ def test_truth_tables(no_leftovers: Path, size: int) -> None:
     assert len({r["port"] for r in reports}) == 1
 
 
-def test_spec_examples(no_leftovers: Path) -> None:
+SPEC_EXAMPLES = [([[True, False], [False, False]], [True, False]), ([[False, True], [False, False]], [True, False]),
+                 ([[False, True], [False, True]], [False, True]), ([[True, True], [True, True]], [True, True])]
+
+
+def test_expected_state_gives_the_spec_examples() -> None:
+    """expected_state, the truth table test_truth_tables holds every DP process to, gives the four n=2 examples
+    of spec §12.5 (no processes: the dev profile's stand-in for test_spec_examples)."""
+    for vector, state in SPEC_EXAMPLES:
+        assert expected_state(vector) == state
+
+
+@pytest.mark.ci_only("test_truth_tables[2] holds every input's answer to expected_state, which "
+                     "test_expected_state_gives_the_spec_examples checks against these")
+def test_spec_examples(no_leftovers: Path, torch_python: Callable[..., list[str]]) -> None:
     """The four n=2 examples of spec §12.5."""
     config = write_config(no_leftovers / "c.toml", {"data_parallel_size": 2})
-    state = run_dp_ranks(config, 2)[0]["state"]
-    assert state[json.dumps([[True, False], [False, False]])] == [True, False]
-    assert state[json.dumps([[False, True], [False, False]])] == [True, False]
-    assert state[json.dumps([[False, True], [False, True]])] == [False, True]
-    assert state[json.dumps([[True, True], [True, True]])] == [True, True]
+    state = run_dp_ranks(torch_python, config, 2)[0]["state"]
+    for vector, want in SPEC_EXAMPLES:
+        assert state[json.dumps(vector)] == want, vector
 
 
 def _configured_dp_port(config: Path) -> int:
@@ -78,7 +93,7 @@ def _configured_dp_port(config: Path) -> int:
                     if line.startswith("data_parallel_master_port")))
 
 
-def test_first_port_in_use_is_retried(no_leftovers: Path) -> None:
+def test_first_port_in_use_is_retried(no_leftovers: Path, torch_python: Callable[..., list[str]]) -> None:
     """With the first DP port taken (EADDRINUSE for DP rank 0), rank 0 binds the next one, publishes it on the
     coordination store, and the group forms there."""
     from torch._C._distributed_c10d import TCPStore
@@ -89,21 +104,22 @@ def test_first_port_in_use_is_retried(no_leftovers: Path) -> None:
     coord = TCPStore("127.0.0.1", coord_port, None, True, timedelta(seconds=60), wait_for_workers=False)
     squatter = socket.create_server(("127.0.0.1", first))
     try:
-        reports = run_dp_ranks(config, 2, ["--coord", f"127.0.0.1:{coord_port}"])
+        reports = run_dp_ranks(torch_python, config, 2, ["--coord", f"127.0.0.1:{coord_port}"])
     finally:
         squatter.close()
     assert [r["port"] for r in reports] == [first + 1, first + 1]
     assert int(coord.get("pconf/dp_master_port/dp")) == first + 1
 
 
-def test_coordination_store_publishes_the_port(no_leftovers: Path) -> None:
+@pytest.mark.ci_only("test_first_port_in_use_is_retried forms the group through a coordination store too")
+def test_coordination_store_publishes_the_port(no_leftovers: Path, torch_python: Callable[..., list[str]]) -> None:
     """With a coordination store and a free first port, the group forms on the configured port."""
     from torch._C._distributed_c10d import TCPStore
 
     config = write_config(no_leftovers / "c.toml", {"data_parallel_size": 3})
     coord_port = free_ports(1)[0]
     coord = TCPStore("127.0.0.1", coord_port, None, True, timedelta(seconds=60), wait_for_workers=False)
-    reports = run_dp_ranks(config, 3, ["--coord", f"127.0.0.1:{coord_port}"])
+    reports = run_dp_ranks(torch_python, config, 3, ["--coord", f"127.0.0.1:{coord_port}"])
     assert [r["port"] for r in reports] == [_configured_dp_port(config)] * 3
     assert int(coord.get("pconf/dp_master_port/dp")) == _configured_dp_port(config)
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,14 +19,14 @@ from tests.runtime.conftest import pconf, run, worker_processes, write_config
 HERE = Path(__file__).resolve().parent
 
 
-def test_hash_mismatch_stops_every_rank(no_leftovers: Path) -> None:
+def test_hash_mismatch_stops_every_rank(no_leftovers: Path, torch_python: Callable[..., list[str]]) -> None:
     """One rank compiled a different graph: every rank exits (code 3) naming the factor, before any collective."""
     config = write_config(no_leftovers / "c.toml", {"tensor_parallel_size": 2, "data_parallel_size": 2})
     procs = []
     for rank in range(4):
         extra = ["--set", "parallel.dbo_decode_token_threshold=64"] if rank == 3 else []
-        procs.append(subprocess.Popen([sys.executable, "-m", "pconf.runtime.worker", str(config), *extra,
-                                       "--timeout", "60"], env={**os.environ, "RANK": str(rank)},
+        procs.append(subprocess.Popen(torch_python("-m", "pconf.runtime.worker", str(config), *extra,
+                                                  "--timeout", "60"), env={**os.environ, "RANK": str(rank)},
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     start = time.monotonic()
     results = [p.communicate(timeout=90) for p in procs]
@@ -38,12 +39,12 @@ def test_hash_mismatch_stops_every_rank(no_leftovers: Path) -> None:
     assert time.monotonic() - start < 60
 
 
-def test_dead_rank_stops_the_launch(no_leftovers: Path) -> None:
+def test_dead_rank_stops_the_launch(no_leftovers: Path, torch_python: Callable[..., list[str]]) -> None:
     """A rank killed during the rendezvous: the launcher stops the rest and names it, well within the timeout."""
     config = write_config(no_leftovers / "c.toml", {"tensor_parallel_size": 4})
     start = time.monotonic()
-    result = pconf("launch", str(config), "--quiet", "--timeout", "120", "--", sys.executable,
-                   str(HERE / "die_rank.py"), str(config), "1", timeout=150)
+    result = pconf("launch", str(config), "--quiet", "--timeout", "120", "--",
+                   *torch_python(str(HERE / "die_rank.py"), str(config), "1"), timeout=150, python=torch_python)
     elapsed = time.monotonic() - start
     assert result.returncode == 128 + signal.SIGKILL, result.stderr
     assert "pconf launch: rank 1 (pid " in result.stderr
@@ -51,19 +52,19 @@ def test_dead_rank_stops_the_launch(no_leftovers: Path) -> None:
     assert elapsed < 60
 
 
-def test_launch_timeout_names_the_ranks(no_leftovers: Path) -> None:
+def test_launch_timeout_names_the_ranks(no_leftovers: Path, torch_python: Callable[..., list[str]]) -> None:
     """Ranks that outlive --timeout are stopped; exit 124 naming them."""
     config = write_config(no_leftovers / "c.toml", {"tensor_parallel_size": 2})
-    result = pconf("launch", str(config), "--quiet", "--timeout", "3", "--", sys.executable, "-c",
-                   f"import time; time.sleep(60)  # {no_leftovers}", timeout=60)
+    result = pconf("launch", str(config), "--quiet", "--timeout", "1", "--", sys.executable, "-c",
+                   f"import time; time.sleep(60)  # {no_leftovers}", timeout=60, python=torch_python)
     assert result.returncode == 124
-    assert result.stderr == "pconf launch: timed out after 3 s; still running: ranks 0,1\n"
+    assert result.stderr == "pconf launch: timed out after 1 s; still running: ranks 0,1\n"
 
 
-def test_signal_is_forwarded(no_leftovers: Path) -> None:
+def test_signal_is_forwarded(no_leftovers: Path, torch_python: Callable[..., list[str]]) -> None:
     """SIGTERM to the launcher reaches every rank; the launcher exits 128+15 and leaves no process behind."""
     config = write_config(no_leftovers / "c.toml", {"tensor_parallel_size": 2})
-    launcher = subprocess.Popen([sys.executable, "-m", "pconf", "launch", str(config), "--", sys.executable, "-c",
+    launcher = subprocess.Popen([*torch_python("-m", "pconf", "launch", str(config)), "--", sys.executable, "-c",
                                  f"import time; time.sleep(60)  # {no_leftovers}"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

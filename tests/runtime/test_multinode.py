@@ -47,6 +47,7 @@ def two_namespaces() -> Iterator[tuple[str, str, str, str]]:
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True, timeout=30)
 
 
+@pytest.mark.ci_only("nothing cheaper launches two nodes; the one-node launch tests take the rest of the path")
 def test_two_nodes_over_veth(no_leftovers: Path, two_namespaces: tuple[str, str, str, str]) -> None:
     """DP=2 × TP=2 on two nodes: each namespace launches its node's ranks; both rendezvous over the veth pair."""
     ns0, ns1, addr0, _ = two_namespaces

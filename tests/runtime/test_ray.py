@@ -3,7 +3,8 @@ environment and NUMA binding, gloo groups formed inside the actors, ``pconf laun
 errors users hit (no Ray, too few CPUs, a placement group that never becomes ready, an unknown named one).
 
 One Ray instance (4 logical CPUs) serves the whole module and is shut down at its end. The module skips
-only when Ray or torch is not installed; CI installs both.
+only when Ray or torch is not installed; CI installs both. The tests that need that Ray are ci_only (starting
+it alone takes seconds): the dev profile runs the placement, rule and no-Ray tests, which need none.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from tests.runtime import ray_probe  # noqa: E402
 from tests.runtime.conftest import free_ports, write_config  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
+#: The mp launch tests form the same groups and run the same worker checks in processes of their own.
+NEEDS_RAY = pytest.mark.ci_only("a local Ray takes seconds to start; the mp launch tests run the same rank checks")
 
 # The actors unpickle these functions by value: Ray's workers need not find the tests package.
 cloudpickle.register_pickle_by_value(ray_probe)  # type: ignore[no-untyped-call]
@@ -147,6 +150,7 @@ class TestRayRules:
         assert f"{where}: {message}" in str(caught.value)
 
 
+@NEEDS_RAY
 @pytest.mark.usefixtures("local_ray")
 class TestRankActors:
     """Rank actors on the module's local Ray."""
@@ -218,6 +222,7 @@ class TestRankActors:
 
 
 class TestRayErrors:
+    @NEEDS_RAY
     @pytest.mark.usefixtures("local_ray")
     def test_too_few_cpus(self, tmp_path: Path) -> None:
         _, plan = ray_plan(tmp_path, {"tensor_parallel_size": 8}, {"devices_per_node": 8})
@@ -226,6 +231,7 @@ class TestRayErrors:
         assert str(caught.value) == ("the plan needs 8 CPU (one per rank), the Ray cluster has 4; add nodes or "
                                      "lower the parallel sizes")
 
+    @NEEDS_RAY
     @pytest.mark.usefixtures("local_ray")
     def test_placement_group_never_ready(self, tmp_path: Path) -> None:
         """One rank per host on a one-node Ray: STRICT_SPREAD cannot be placed; the wait ends and says so."""
@@ -239,6 +245,7 @@ class TestRayErrors:
         after = {k for k, v in ray.util.placement_group_table().items() if v["state"] != "REMOVED"}
         assert after == before
 
+    @NEEDS_RAY
     @pytest.mark.usefixtures("local_ray")
     def test_unknown_named_placement_group(self, tmp_path: Path) -> None:
         config = write_config(tmp_path / "c.toml", {"tensor_parallel_size": 2, "placement_group": "nope"},
@@ -249,6 +256,7 @@ class TestRayErrors:
         assert str(caught.value).endswith("create it first (ray.util.placement_group(..., name=...)) or remove "
                                           "parallel.placement_group")
 
+    @NEEDS_RAY
     @pytest.mark.usefixtures("local_ray")
     def test_named_placement_group_too_small(self, tmp_path: Path) -> None:
         from ray.util.placement_group import placement_group, remove_placement_group
@@ -277,6 +285,7 @@ class TestRayErrors:
         assert out.getvalue() == "pconf launch: the ray backend needs Ray: pip install 'pconf-vllm[ray]'\n"
 
 
+@NEEDS_RAY
 @pytest.mark.usefixtures("local_ray")
 class TestRayLaunch:
     def test_launch_on_an_initialised_ray(self, tmp_path: Path) -> None:

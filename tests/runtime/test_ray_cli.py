@@ -22,6 +22,7 @@ def port_overrides() -> list[str]:
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.ci_only("starts a Ray of its own (the slowest test); test_ray.py runs ray_launch on a shared Ray")
 def test_launch_the_ray_example() -> None:
     pytest.importorskip("ray")
     pytest.importorskip("torch")
