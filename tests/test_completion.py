@@ -128,13 +128,14 @@ def test_fish(tmp_path: Path) -> None:
 
 # -- zsh -----------------------------------------------------------------------------------------------------
 
+_ZSH_SLOW = pytest.mark.ci_only("a zsh on a pseudo-terminal per case: the first two cases take the same code paths")
 ZSH_CASES = [
-    ("pconf co", ["compile", "completion"]),
-    ("pconf compile --format ", ["json", "toml", "yaml"]),
     ("pconf compile c", ["cluster.toml", "cluster.yaml", "conf"]),
     ("pconf plan x.toml --reset parallel.tensor_p", ["parallel.tensor_parallel_size"]),
-    ("pconf docs parallel.world", ["parallel.world_size"]),
-    ("pconf completion ", ["bash", "fish", "zsh"]),
+    pytest.param("pconf co", ["compile", "completion"], marks=_ZSH_SLOW),
+    pytest.param("pconf compile --format ", ["json", "toml", "yaml"], marks=_ZSH_SLOW),
+    pytest.param("pconf docs parallel.world", ["parallel.world_size"], marks=_ZSH_SLOW),
+    pytest.param("pconf completion ", ["bash", "fish", "zsh"], marks=_ZSH_SLOW),
 ]
 
 
