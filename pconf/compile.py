@@ -7,6 +7,7 @@ rules.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from pconf.errors import Issue, LoadError, Location, RuleError, did_you_mean, issue_order
+from pconf.errors import MISSING, Issue, LoadError, Location, RuleError, did_you_mean, issue_order, show_value
 from pconf.keypath import KeyPath, format_path, parse_dotted
-from pconf.load import Layer, load_layers
+from pconf.load import Layer, load_layers, locate
 from pconf.load.model import find_cached_config, read_model_config
 from pconf.load.overrides import overrides_layer
 from pconf.merge import Merged, Setting, merge
@@ -98,6 +99,54 @@ class Compiled:
 
         return make_plan(self.resolved, str(self.graph_hash), self.rule_location)
 
+    def engine_kwargs(self, node: int | None = None, *, dp_rank: int | None = None) -> dict[str, Any]:
+        """Keyword arguments for ``vllm.EngineArgs(**kw)`` / ``vllm.LLM(model, **kw)``: exactly the settings of
+        the ``vllm serve`` line ``pconf plan --format vllm`` prints, typed (ints, bools, lists, ``eplb_config`` as
+        a dict of its changed keys), in the file's vLLM release: each setting the file changes from the release's
+        default, and ``async_scheduling`` when the file decides it.
+
+        The layout is per node, as on the serve lines (``pconf.plan.serve_layout``): with several nodes, ``node``
+        (required) adds vLLM's multi-node arguments (``nnodes``, ``node_rank``, ``master_addr``, ``master_port``;
+        none in vLLM's DP-only form) and, with DP > 1, ``data_parallel_size_local``, ``data_parallel_address``,
+        ``data_parallel_rpc_port`` and (nodes after the first) ``data_parallel_start_rank``. External DP load
+        balancing runs one server per DP rank: ``dp_rank`` (required) adds ``data_parallel_rank`` and the DP
+        address. What is not an EngineArgs field stays out: ``--headless`` and the API server's ``[serve]`` flags
+        (``vllm serve`` options) and the environment (``CUDA_VISIBLE_DEVICES`` of an external-LB server,
+        ``VLLM_PP_LAYER_PARTITION``, ``[cluster.network]``; ``pconf plan --format env``). With the
+        external_launcher backend the layout comes from torchrun: the settings alone, as the script's ``LLM(...)``
+        takes them.
+        ValueError when ``node`` or ``dp_rank`` is missing where needed, or outside the plan.
+        """
+        from pconf.plan.serve_layout import node_dp_ranks, node_layout
+        from pconf.versions.serve import LAYOUT_ARGS, changed_settings
+
+        r = self.resolved
+        doc = r.document
+        p = doc.parallel
+        kwargs: dict[str, Any] = {k: _kwarg(v) for k, v in changed_settings(p, r.profile).items()}
+        if doc.scheduler.async_scheduling != "auto":
+            kwargs["async_scheduling"] = doc.scheduler.async_scheduling
+        if p.distributed_executor_backend == "external_launcher":
+            return kwargs
+        plan = self.plan()
+        if node is None and plan.nnodes > 1:
+            raise ValueError(f"the deployment runs on {plan.nnodes} nodes: pass node=K (0..{plan.nnodes - 1}) for "
+                             "the layout of node K")
+        node = 0 if node is None else node
+        if not 0 <= node < plan.nnodes:
+            raise ValueError(f"node {node} is outside 0..{plan.nnodes - 1}")
+        dp_ranks = node_dp_ranks(plan, node)
+        if p.data_parallel_external_lb:
+            if dp_rank is None or dp_rank not in dp_ranks:
+                raise ValueError(f"external DP load balancing runs one server per DP rank: pass dp_rank= one of "
+                                 f"{dp_ranks} (the DP ranks of node {node})")
+        elif dp_rank is not None:
+            raise ValueError("dp_rank is for external DP load balancing (one server per DP rank); this deployment "
+                             "runs one server per node")
+        for field, value in node_layout(plan, node, dp_rank).items():
+            kwargs[LAYOUT_ARGS[field].engine_arg] = value
+        return kwargs
+
     def where(self, path: KeyPath) -> Location:
         """Where the value at ``path`` came from: resolution, a layer, or the default."""
         origin = self.resolved.origins.get(path)
@@ -148,6 +197,15 @@ class Compiled:
         return Explanation(format_path(path), node, chain, source)
 
 
+def _kwarg(value: Any) -> Any:
+    """A setting as a Python keyword argument takes it: lists for tuples, tables as dicts, all the way down."""
+    if isinstance(value, tuple | list):
+        return [_kwarg(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _kwarg(v) for k, v in value.items()}
+    return value
+
+
 def _of_release(table: dict[str, Any], keys: frozenset[str], prefix: str) -> dict[str, Any]:
     """A table's keys that the release has (``keys``: its dotted keys), nested tables too."""
     out = {}
@@ -175,8 +233,12 @@ def compile_files(
     probe_topology: bool | str | os.PathLike[str] = False,
     vllm_version: str | None = None,
     model_config: str | os.PathLike[str] | None = None,
+    stdin_format: str | None = None,
 ) -> Compiled:
     """Compile cluster files (merged left to right, each after its ``extends``), then ``--set`` overrides.
+
+    The path ``-`` reads standard input: TOML or YAML (JSON too), as ``stdin_format`` (``"toml"``, ``"yaml"``)
+    says, else as its content shows.
 
     ``env``: None for declarative mode (nothing read from the environment); a mapping such as
     ``os.environ`` for vLLM-environment mode (vLLM's ``VLLM_DP_*``, ``RANK``... read from it only).
@@ -186,7 +248,7 @@ def compile_files(
     ``model_config``: a config.json (or model directory) to check the layout against, as ``[model] config``
     (``--model-config``; relative to the working directory), over the files' and under the ``--set`` overrides.
     """
-    layers = _with_probe(load_layers(paths, overrides), probe_topology)
+    layers = _with_probe(load_layers(paths, overrides, stdin_format), probe_topology)
     if model_config is not None:
         layers = _before_overrides(layers, model_config_layer(os.fspath(model_config)))
     return _compile([*layers, *_version_layer(vllm_version)], env)
@@ -200,10 +262,11 @@ def plan_files(
     probe_topology: bool | str | os.PathLike[str] = False,
     vllm_version: str | None = None,
     model_config: str | os.PathLike[str] | None = None,
+    stdin_format: str | None = None,
 ) -> Plan:
     """Compile cluster files and return the deployment's per-rank plan (see ``compile_files``)."""
     return compile_files(paths, overrides, env, probe_topology=probe_topology, vllm_version=vllm_version,
-                         model_config=model_config).plan()
+                         model_config=model_config, stdin_format=stdin_format).plan()
 
 
 def _version_layer(vllm_version: str | None) -> tuple[Layer, ...]:
@@ -279,6 +342,93 @@ def compile_dict(
 
 
 def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None, model: ModelFacts | None = None) -> Compiled:
+    """Compile layers; a layer that is a compiled document (``graph_hash`` at its top) has its compiled values
+    taken out and checked against what it compiles to (see ``take_compiled``)."""
+    layers = list(layers)
+    statements: list[tuple[int, dict[KeyPath, tuple[Any, Location]]]] = []
+    for i, layer in enumerate(layers):
+        stated = take_compiled(layer)
+        if stated is not None:
+            layers[i], values = stated
+            statements.append((i, values))
+    compiled = _compile_layers(layers, env, model)
+    issues: list[Issue] = []
+    for i, values in statements:
+        # What the compiled document says is checked against what it (with the files it extends) compiles to;
+        # later files, --set and --vllm-version may still change the result.
+        alone = compiled if i == len(layers) - 1 else _compile_layers(layers[: i + 1], env, model)
+        issues += check_compiled(alone, values)
+    if issues:
+        raise RuleError(sorted(issues, key=issue_order))
+    return compiled
+
+
+#: The top-level keys of a compiled document (``pconf compile``'s output) besides the input sections.
+COMPILED_KEYS = ("graph_hash", "derived", "sources")
+#: The keys of a compiled document's ``model`` table that are not inputs: derived from the facts (``is_moe``,
+#: ``use_mla``) or read from the config.json with them (``model_type``, ``config``: the file they were read from).
+COMPILED_MODEL_KEYS = ("config", "model_type", "is_moe", "use_mla")
+
+
+def take_compiled(layer: Layer) -> tuple[Layer, dict[KeyPath, tuple[Any, Location]]] | None:
+    """A compiled document (what ``pconf compile`` prints, recognised by its top-level ``graph_hash``) as a layer
+    of its inputs, and the compiled values it states, each with where: ``graph_hash``, ``derived``, the derived
+    fields of ``parallel`` and the model's derived facts, to be checked (``check_compiled``). ``sources`` (the
+    provenance of the compile that printed it) and the model's ``config`` and ``model_type`` are read as comments:
+    the model's facts are written out, so its config.json is not read again. None for a layer that is not a
+    compiled document."""
+    data = layer.data
+    if "graph_hash" not in data:
+        return None
+    values: dict[KeyPath, tuple[Any, Location]] = {}
+    rest = {k: v for k, v in data.items() if k not in COMPILED_KEYS}
+
+    def take(path: KeyPath, value: Any) -> None:
+        values[path] = (value, locate(layer.where, path, layer.fallback))
+
+    take(("graph_hash",), data["graph_hash"])
+    derived = data.get("derived", {})
+    if isinstance(derived, dict):
+        for name, value in derived.items():
+            take(("derived", name), value)
+    else:
+        take(("derived",), derived)
+    for section, names in (("parallel", tuple(DERIVED_FIELDS)), ("model", COMPILED_MODEL_KEYS)):
+        table = rest.get(section)
+        if isinstance(table, dict) and any(name in table for name in names):
+            rest[section] = {k: v for k, v in table.items() if k not in names}
+            for name in names:
+                if name in table and name not in ("config", "model_type"):  # those two: read as comments
+                    take((section, name), table[name])
+    return Layer(layer.name, rest, layer.where, layer.resets, layer.origin), values
+
+
+def check_compiled(compiled: Compiled, values: Mapping[KeyPath, tuple[Any, Location]]) -> list[Issue]:
+    """A ``compiled.mismatch`` issue for each value a compiled document states that differs from ``compiled``."""
+    doc = compiled.to_dict()
+    issues = []
+    for path, (stated, where) in values.items():
+        if path[0] == "model" and "model" not in doc:
+            continue  # no model facts left to derive from: nothing to check
+        actual: Any = doc
+        for part in path:
+            actual = actual.get(part, MISSING) if isinstance(actual, dict) else MISSING
+        if _same(stated, actual):
+            continue
+        what = "not a compiled value" if actual is MISSING else f"it compiles to {show_value(actual)}"
+        issues.append(Issue(path, where, "compiled.mismatch", f"the compiled document states {show_value(stated)}, "
+                            f"but {what}", "the inputs changed since `pconf compile` printed it: remove the compiled "
+                            "values (graph_hash, derived, sources, world_size, ...), or compile again"))
+    return issues
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as documents say it (``true`` is not ``1``; a tuple is a list)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def _compile_layers(layers: Sequence[Layer], env: Mapping[str, object] | None,
+                    model: ModelFacts | None = None) -> Compiled:
     merged = merge(layers)
     document = structure(merged)
     if model is None:

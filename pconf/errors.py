@@ -75,6 +75,8 @@ class Location(NamedTuple):
                 return f"{self.source}:{self.line}:{self.col}" if self.col else f"{self.source}:{self.line}"
             return self.source
         if kind == "override":  # the override as typed, cut short: a value can be a whole document
+            if self.detail.startswith("~"):  # a reset, in the spelling every shell leaves alone (zsh expands ~KEY)
+                return f"--reset {shorten(self.detail[1:], 100)}".rstrip()
             return f"--set {shorten(self.detail, 100)}" if self.detail else "--set"
         if kind == "env":
             return f"env:{self.source} ({self.detail})" if self.detail else f"env:{self.source}"

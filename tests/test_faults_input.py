@@ -112,7 +112,7 @@ class TestResetKeys:
         write("c.toml", "[parallel]\ntensor_parallel_size = 2\n")
         code, _, err = call(capsys, "validate", "c.toml", "--set", "~parallel.tensr_parallel_size")
         assert code == 2
-        assert err.startswith("--set ~parallel.tensr_parallel_size: parallel.tensr_parallel_size: unknown key")
+        assert err.startswith("--reset parallel.tensr_parallel_size: parallel.tensr_parallel_size: unknown key")
         assert "did you mean `tensor_parallel_size`?" in err
 
     def test_known_resets_pass(self) -> None:

@@ -294,14 +294,16 @@ class TestCli:
         assert main(["docs", "--output", str(out)]) == 0
         assert out.read_text(encoding="utf-8") == reference_markdown()
         assert main(["docs", "--output", str(out), "--check"]) == 0
-        assert capsys.readouterr().out == f"{out}: written\n{out}: up to date\n"
+        captured = capsys.readouterr()
+        assert (captured.out, captured.err) == (f"{out}: up to date\n", f"{out}: written\n")
 
     def test_docs_check_stale(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """`pconf docs --check` exits 1 naming a stale file, and leaves it alone."""
         out = tmp_path / "reference.md"
         out.write_text("old\n")
         assert main(["docs", "--output", str(out), "--check"]) == 1
-        assert capsys.readouterr().err == f"pconf docs: {out} is out of date; run `pconf docs` to regenerate it\n"
+        assert capsys.readouterr().err == \
+            f"pconf docs: {out} is out of date; run `pconf docs -o {out}` to regenerate it\n"
         assert out.read_text() == "old\n"
 
     def test_docs_check_missing(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

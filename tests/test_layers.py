@@ -60,7 +60,7 @@ ALLOWED: dict[str, set[str]] = {
     "deployment": {"resolve", "errors", "keypath", "netaddr"},
     "rules": {"resolve", "schema", "versions", "keypath", "errors", "numa.binding", "cpulist", "model", "deployment"},
     "hashing": {"resolve", "schema", "versions", "errors"},
-    "plan": {"resolve", "errors", "keypath", "numa.binding", "cpulist", "model", "deployment", "netaddr"},
+    "plan": {"resolve", "errors", "keypath", "numa.binding", "cpulist", "model", "deployment", "netaddr", "versions"},
     "numa": set(),  # the package's lazy re-exports (importlib, not import statements)
     "numa.binding": {"schema", "cpulist"},  # vLLM's rules: pure, reads no host
     "numa.sysfs": {"cpulist", "errors", "numa.binding"},  # the one reader of the host's topology
@@ -68,7 +68,7 @@ ALLOWED: dict[str, set[str]] = {
                 "hashing", "plan", "numa.sysfs", "tree", "model"},
     "compare": {"compile", "hashing", "keypath", "tree", "versions"},
     "migrate": {"compile", "errors", "keypath", "versions", "schema"},
-    "introspect": {"schema", "versions", "structure", "rules", "hashing", "load"},
+    "introspect": {"schema", "versions", "structure", "rules", "hashing", "load", "errors"},
     "suggest": {"compile", "model", "schema", "errors"},
     "emit": {"compile", "compare", "plan", "hashing", "schema", "versions", "keypath", "errors", "resolve",
              "numa.binding", "model", "suggest", "netaddr", "deployment"},

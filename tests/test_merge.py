@@ -200,7 +200,7 @@ class TestResets:
         compiled = pconf.compile_files(["a.toml"], overrides=["~parallel.tensor_parallel_size"])
         assert compiled.to_dict()["parallel"]["tensor_parallel_size"] == 1
         assert compiled.source(("parallel", "tensor_parallel_size")) == (
-            "default (reset at --set ~parallel.tensor_parallel_size)"
+            "default (reset at --reset parallel.tensor_parallel_size)"
         )
 
     def test_later_layer_sets_it_again(self) -> None:

@@ -464,15 +464,15 @@ CASES: list[object] = [
         "ray.not_installed",
         '[parallel]\ndistributed_executor_backend = "ray"\n',
         'c.toml:2:1: parallel.distributed_executor_backend: the ray backend needs Ray installed (got "ray"); install '
-        "Ray (pip install 'pconf[ray]') and set cluster.ray_installed = true, or use mp [ray.not_installed]",
+        "Ray (pip install 'pconf-vllm[ray]') and set cluster.ray_installed = true, or use mp [ray.not_installed]",
         '[parallel]\ndistributed_executor_backend = "ray"\n\n[cluster]\nray_installed = true\n',
     ), id="ray.not_installed"),
     pytest.param(Case(
         "ray.not_installed",
         '[parallel]\ntensor_parallel_size = 2\ndata_parallel_backend = "ray"\n',
         "derived: data_parallel_backend = ray: parallel.distributed_executor_backend: the ray backend needs Ray "
-        "installed (got \"ray\"); install Ray (pip install 'pconf[ray]') and set cluster.ray_installed = true, or use "
-        "mp [ray.not_installed]",
+        "installed (got \"ray\"); install Ray (pip install 'pconf-vllm[ray]') and set cluster.ray_installed = true, or "
+        "use mp [ray.not_installed]",
         '[parallel]\ntensor_parallel_size = 1\ndata_parallel_backend = "ray"\n',
     ), id="ray.not_installed-auto-selected"),
     pytest.param(Case(

@@ -200,8 +200,9 @@ class TestChoosing:
             main(["--version"])
         out = capsys.readouterr().out
         assert exited.value.code == 0
-        assert out == (f"pconf {pconf.__version__}\nvLLM releases: 0.23 (vLLM 0.23.0 + deepep_v2 (the seed), the "
-                       "default), 0.28 (vLLM 0.28.0), 0.34 (vLLM 0.34.0)\ngraph hash scheme: pconf1-xxh3_128\n")
+        assert out == (f"pconf {pconf.__version__} (distribution pconf-vllm)\nvLLM releases: 0.23 (vLLM 0.23.0 + "
+                       "deepep_v2 (the seed), the default), 0.28 (vLLM 0.28.0), 0.34 (vLLM 0.34.0)\ngraph hash "
+                       "scheme: pconf1-xxh3_128\n")
 
 
 # -- what changes between releases ---------------------------------------------------------------------------

@@ -13,16 +13,21 @@ if TYPE_CHECKING:
     from pconf.compile import Compiled
     from pconf.errors import Issue
 
-EXIT_OK, EXIT_BUG, EXIT_CONFIG, EXIT_FAULT = 0, 1, 2, 3
+#: The exit codes, the same for every command (docs/errors.md#exit-codes).
+EXIT_OK = 0
 EXIT_CHANGED = 1  # a check's negative answer: `hash --check` found changes, `diff` found differences
+EXIT_CONFIG = 2  # bad input or usage: a config error, a wrong option
+EXIT_FAULT = 3  # an environment fault: unreachable, port in use, timeout, a rank died
+EXIT_BUG = 70  # an internal error (sysexits.h's EX_SOFTWARE)
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
 
 
 def inputs(p: argparse.ArgumentParser, files: bool = True) -> None:
     """The options of every command that compiles: the files, ``--set`` and ``--vllm-env``."""
     if files:
-        p.add_argument("files", nargs="+", metavar="FILE", help="cluster files, merged left to right")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="override a key (applied last, in order); --set ~KEY resets KEY to its default")
+        p.add_argument("files", nargs="+", metavar="FILE",
+                       help="cluster files, merged left to right; - reads one from standard input")
+    overrides(p)
     p.add_argument("--vllm-env", action="store_true",
                    help="vLLM-environment mode: read VLLM_DP_*, RANK, ... from this process's environment")
     p.add_argument("--vllm-version", metavar="V", default=None,
@@ -30,6 +35,17 @@ def inputs(p: argparse.ArgumentParser, files: bool = True) -> None:
     p.add_argument("--model-config", metavar="PATH", default=None,
                    help="check the layout against this model: its config.json or model directory (as [model] "
                    "config = PATH; see docs/models.md)")
+    p.add_argument("--stdin-format", choices=("toml", "yaml"), default=None,
+                   help="what the file - (standard input) is; default: recognised from its content (JSON is YAML)")
+
+
+def overrides(p: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE`` and ``--reset KEY`` (``--set ~KEY``), into one list, in the order given."""
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override a key (applied last, in order)")
+    p.add_argument("--reset", action="append", type=lambda key: "~" + key, metavar="KEY", dest="overrides",
+                   help="reset KEY to its default, dropping what the files set (the same as --set ~KEY, which zsh "
+                   "would expand)")
 
 
 def seconds(text: str) -> float:
@@ -56,16 +72,30 @@ def output_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
 
 
-def compile_args(files: Sequence[str], args: argparse.Namespace) -> Compiled:
-    """Compile ``files`` with the command's options; print the warnings."""
+def compile_args(files: Sequence[str], args: argparse.Namespace, warn: bool = True) -> Compiled:
+    """Compile ``files`` with the command's options; print the warnings (unless ``warn`` is false)."""
     from pconf.compile import compile_files
 
     probe = getattr(args, "sysfs_root", None) or getattr(args, "probe_topology", False)
     compiled = compile_files(files, overrides=args.overrides, env=os.environ if args.vllm_env else None,
                              probe_topology=probe, vllm_version=args.vllm_version,
-                             model_config=getattr(args, "model_config", None))
-    print_issues(compiled.warnings)
+                             model_config=getattr(args, "model_config", None),
+                             stdin_format=getattr(args, "stdin_format", None))
+    if warn:
+        print_issues(compiled.warnings)
     return compiled
+
+
+def shown_name(path: str) -> str:
+    """A file argument as messages name it (``-`` is ``<stdin>``)."""
+    return "<stdin>" if path == "-" else path
+
+
+def no_stdin(files: Sequence[str], command: str, why: str) -> int | None:
+    """Exit 2 (after saying why) when ``-`` (standard input) is among the files of a command that cannot read it."""
+    if "-" in files:
+        return usage(f"cannot read a file from standard input (-): {why}", command)
+    return None
 
 
 def overrides_for_ranks(args: argparse.Namespace) -> list[str]:
@@ -117,6 +147,11 @@ def print_issues(issues: Sequence[Issue]) -> None:
         print(prefix + issue.render(), file=sys.stderr)
     if len(issues) > MAX_PRINTED:
         print(f"pconf: ... and {len(issues) - MAX_PRINTED} more not shown", file=sys.stderr)
+    print_summary(issues)
+
+
+def print_summary(issues: Sequence[Issue]) -> None:
+    """``pconf: N errors`` on stderr, when there are errors."""
     errors = sum(1 for i in issues if i.severity == "error")
     if errors:
         print(f"pconf: {errors} error{'s' if errors != 1 else ''}", file=sys.stderr)

@@ -14,7 +14,9 @@ from pconf.cli.common import (
     inputs,
     output_option,
     print_issues,
+    print_summary,
     probe_options,
+    shown_name,
 )
 
 
@@ -29,32 +31,44 @@ def _compile_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _compile(args: argparse.Namespace) -> int:
-    from pconf.emit.document import render
+    from pconf.emit.document import assumed_notes, render
 
-    emit(render(compile_args(args.files, args).to_dict(), args.format), args.output)
+    doc = compile_args(args.files, args).to_dict()
+    emit(render(doc, args.format, assumed_notes(doc)), args.output)
     return EXIT_OK
 
 
 def _validate_parser(p: argparse.ArgumentParser) -> None:
     inputs(p)
+    p.add_argument("--format", choices=("text", "json", "github"), default="text",
+                   help="text (default: `FILE: ok` lines, issues on stderr), json (one document: file, line, col, "
+                   "key, rule, message, hint of every issue) or github (GitHub Actions ::error annotations)")
     p.set_defaults(handler=_validate)
 
 
 def _validate(args: argparse.Namespace) -> int:
     from pconf.errors import ConfigError, Issue
 
-    issues: list[Issue] = []
+    text = args.format == "text"
+    checked: list[tuple[str, tuple[Issue, ...]]] = []
     for path in args.files:
         try:
-            compile_args([path], args)
+            found = compile_args([path], args, warn=text).warnings
         except ConfigError as exc:
-            issues.extend(exc.issues)
-        else:
-            print(f"{path}: ok")
-    if issues:
-        print_issues(issues)
-        return EXIT_CONFIG
-    return EXIT_OK
+            found = exc.issues
+        checked.append((shown_name(path), found))
+        if text and not any(i.severity == "error" for i in found):
+            print(f"{shown_name(path)}: ok")
+    errors = [i for _, found in checked for i in found if i.severity == "error"]
+    if text:
+        print_issues(errors)
+    else:
+        from pconf.emit.issues import validate_github, validate_json
+
+        sys.stdout.write(validate_json(checked) if args.format == "json" else validate_github(checked))
+        if errors and args.format == "github":
+            print_summary(errors)
+    return EXIT_CONFIG if errors else EXIT_OK
 
 
 def _explain_parser(p: argparse.ArgumentParser) -> None:

@@ -49,7 +49,7 @@ def _exec_parser(p: argparse.ArgumentParser) -> None:
                    help="bind as the rank's worker (default) or as its DP rank's EngineCore")
     p.add_argument("--dry-run", action="store_true",
                    help="print the command line and the variables it would set, and run nothing")
-    p.set_defaults(handler=_exec)
+    p.set_defaults(handler=_exec, takes_command=True)
 
 
 def _exec(args: argparse.Namespace) -> int:

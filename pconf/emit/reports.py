@@ -26,6 +26,9 @@ def _json(doc: object) -> str:
 def explain_text(explanation: Explanation) -> str:
     """A key's value, its source, and every layer that set it (last wins)."""
     lines = [f"{explanation.key} = {show(explanation.value)}", f"source: {explanation.source}"]
+    note = assumed_note(explanation)
+    if note:
+        lines.append(f"note: {note}")
     settings = [s for s in explanation.chain if not isinstance(s.value, dict)]
     if settings:
         lines.append("layers (last wins):")
@@ -39,8 +42,19 @@ def explain_text(explanation: Explanation) -> str:
 def explain_json(explanation: Explanation) -> str:
     layers = [{"where": str(s.where), "value": None if s.is_reset else s.value, "reset": s.is_reset}
               for s in explanation.chain if not isinstance(s.value, dict)]
-    return _json({"key": explanation.key, "value": explanation.value, "source": explanation.source,
-                  "layers": layers})
+    doc = {"key": explanation.key, "value": explanation.value, "source": explanation.source, "layers": layers}
+    note = assumed_note(explanation)
+    if note:
+        doc["note"] = note
+    return _json(doc)
+
+
+def assumed_note(explanation: Explanation) -> str:
+    """For a ``[cluster]`` value nobody set: that it is a default pconf assumed about the hosts."""
+    if not explanation.key.startswith("cluster") or not explanation.source.startswith("default"):
+        return ""
+    return ("a default: the files do not say this about your hosts, so pconf assumes it; set it under [cluster] "
+            "if your hosts differ")
 
 
 def hash_json(gh: GraphHash) -> str:

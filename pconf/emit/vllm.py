@@ -29,12 +29,12 @@ import json
 import shlex
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from pconf.errors import Issue
 from pconf.plan import Plan
+from pconf.plan.serve_layout import node_dp_ranks, node_layout
 from pconf.schema import ParallelConfig, ServeConfig
 from pconf.versions import DEFAULT, PROFILES, Profile
+from pconf.versions.serve import LAYOUT_ARGS, changed_settings
 
 if TYPE_CHECKING:
     from pconf.compile import Compiled
@@ -47,25 +47,6 @@ _SERVE_DEFAULTS = ServeConfig()
 
 def flag(field: str) -> str:
     return "--" + field.replace("_", "-")
-
-
-def changed_settings(p: ParallelConfig, profile: Profile | None = None) -> dict[str, Any]:
-    """Every setting ``vllm serve`` takes a flag for that differs from the release's default (the default
-    release's without ``profile``), in flag order: field -> value (a table: its changed keys, as a dict)."""
-    profile = profile or PROFILES[DEFAULT]
-    fields = attrs.fields_dict(ParallelConfig)
-    out: dict[str, Any] = {}
-    for field in profile.serve_flags:
-        value, default = getattr(p, field), _default(profile, fields[field], f"parallel.{field}")
-        if value == default:
-            continue
-        if attrs.has(type(value)):  # a table: its changed keys
-            out[field] = {k.name: getattr(value, k.name) for k in attrs.fields(type(value))
-                          if getattr(value, k.name) != _default(profile, k, f"parallel.{field}.{k.name}")
-                          and profile.has(profile.info(k, f"parallel.{field}.{k.name}"))}
-        elif value is not None:
-            out[field] = value
-    return out
 
 
 def setting_flags(p: ParallelConfig, profile: Profile | None = None) -> list[str]:
@@ -88,16 +69,6 @@ def setting_flags(p: ParallelConfig, profile: Profile | None = None) -> list[str
     return argv
 
 
-def _default(profile: Profile, a: attrs.Attribute[Any], path: str) -> Any:
-    """A field's default in the release (a table's: its class with the release's defaults)."""
-    factory: Any = a.default
-    if isinstance(factory, attrs.Factory):  # type: ignore[arg-type]  # attrs.Factory is a class at run time
-        table = factory.factory()
-        changes = {k.name: profile.default(k, f"{path}.{k.name}") for k in attrs.fields(type(table))}
-        return attrs.evolve(table, **changes)
-    return profile.default(a, path)
-
-
 def serve_commands(plan: Plan, node: int, model: str = "$MODEL") -> list[list[str]]:
     """The argv lists node ``node`` runs: one ``vllm serve`` (one per DP rank with external LB, each with its
     devices), or, for the external_launcher backend, the ``torchrun`` line of that node. ``[cluster.network]``
@@ -105,7 +76,7 @@ def serve_commands(plan: Plan, node: int, model: str = "$MODEL") -> list[list[st
     if not 0 <= node < plan.nnodes:
         raise IndexError(f"node {node} is outside 0..{plan.nnodes - 1}")
     doc = plan.resolved.document
-    p, resolved = doc.parallel, plan.resolved.parallel
+    p = doc.parallel
     network = [f"{name}={value}" for name, value in plan.network_env(node).items()]
     if p.distributed_executor_backend == "external_launcher":
         command = torchrun_command(plan, node)
@@ -115,38 +86,26 @@ def serve_commands(plan: Plan, node: int, model: str = "$MODEL") -> list[list[st
     facts = plan.resolved.model
     if facts is not None and facts.pp_partition is not None:  # [model] pp_layer_partition reaches vLLM as env
         network.append("VLLM_PP_LAYER_PARTITION=" + ",".join(map(str, facts.pp_partition)))
-    dp_address = ["--data-parallel-address", resolved.data_parallel_master_ip,
-                  "--data-parallel-rpc-port", str(resolved.data_parallel_rpc_port)]
     ranks = [plan.rank(r) for r in plan.node_ranks(node)]
-    dp_ranks = sorted({row.dp for row in ranks})
-    # vLLM's multi-node mp run (nnodes > 1): every node says so; the DP-only form keeps vLLM's nnodes at 1.
-    nodes = ["--nnodes", str(p.nnodes), "--node-rank", str(node), "--master-addr", resolved.master_addr,
-             "--master-port", str(resolved.master_port)] if p.nnodes > 1 else []
     if p.data_parallel_external_lb:  # one server per DP rank, on that rank's devices of this node
         commands = []
-        for i, d in enumerate(dp_ranks):
+        for i, d in enumerate(node_dp_ranks(plan, node)):
             devices = ",".join(str(row.local_rank) for row in ranks if row.dp == d)
-            commands.append(["env", f"CUDA_VISIBLE_DEVICES={devices}", *network, *base, *nodes,
-                             "--data-parallel-rank", str(d), *dp_address, *serve_flags(doc.serve, i)])
+            commands.append(["env", f"CUDA_VISIBLE_DEVICES={devices}", *network, *base,
+                             *layout_flags(node_layout(plan, node, d)), *serve_flags(doc.serve, i)])
         return commands
     serving = node == 0 or p.data_parallel_hybrid_lb
-    if plan.nnodes == 1:
-        argv = [*base]
-        local_default = _default(plan.resolved.profile, attrs.fields(ParallelConfig).data_parallel_size_local,
-                                 "parallel.data_parallel_size_local")
-        if p.data_parallel_size_local != local_default:  # written: kept, as vLLM reads it
-            argv += ["--data-parallel-size-local", str(p.data_parallel_size_local)]
-    else:
-        argv = [*base, *nodes]
-        if plan.dp > 1:
-            argv += ["--data-parallel-size-local", str(resolved.data_parallel_size_local), *dp_address]
-            if node:
-                argv += ["--data-parallel-start-rank", str(dp_ranks[0])]
-        if not serving:
-            argv.append("--headless")
+    argv = [*base, *layout_flags(node_layout(plan, node))]
+    if plan.nnodes > 1 and not serving:
+        argv.append("--headless")
     if serving:
         argv += serve_flags(doc.serve)
     return [["env", *network, *argv] if network else argv]
+
+
+def layout_flags(layout: dict[str, Any]) -> list[str]:
+    """A node's layout arguments (``pconf.plan.serve_layout``) as serve-line flags."""
+    return [arg for field, value in layout.items() for arg in (LAYOUT_ARGS[field].flag, str(value))]
 
 
 def serve_flags(serve: ServeConfig, index: int = 0) -> list[str]:
@@ -238,14 +197,5 @@ def _quote(arg: str) -> str:
     return arg if arg.startswith("$") and arg[1:].replace("_", "").isalnum() else shlex.quote(arg)
 
 
-__all__ = [
-    "FLAG_FIELDS",
-    "llm_kwargs",
-    "render",
-    "scheduler_flags",
-    "serve_commands",
-    "serve_flags",
-    "setting_flags",
-    "torchrun_command",
-    "vllm_text",
-]
+__all__ = ["FLAG_FIELDS", "changed_settings", "llm_kwargs", "render", "scheduler_flags", "serve_commands",
+           "serve_flags", "setting_flags", "torchrun_command", "vllm_text"]

@@ -7,6 +7,8 @@ one LoadError holding all of them.
 from __future__ import annotations
 
 import os
+import re
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,18 +19,35 @@ from pconf.load.files import NotRegularFile, read_bounded
 from pconf.load.layer import MAX_FILE_BYTES, MAX_LAYERS, Layer, locate
 from pconf.load.overrides import overrides_layer
 
-__all__ = ["Layer", "load_layers", "locate", "read_layer"]
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["STDIN", "STDIN_FORMATS", "Layer", "load_layers", "locate", "read_layer", "sniff_format"]
 
 TOML_SUFFIXES = (".toml",)
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-def load_layers(paths: Sequence[str | os.PathLike[str]], overrides: Iterable[str] = ()) -> tuple[Layer, ...]:
-    """Load files left to right (each after its ``extends`` chain), then the ``--set`` overrides."""
+#: The path that names standard input, and how messages name it.
+STDIN, STDIN_NAME = "-", "<stdin>"
+STDIN_FORMATS = ("toml", "yaml")
+
+
+def load_layers(paths: Sequence[str | os.PathLike[str]], overrides: Iterable[str] = (),
+                stdin_format: str | None = None) -> tuple[Layer, ...]:
+    """Load files left to right (each after its ``extends`` chain), then the ``--set`` overrides.
+
+    The path ``-`` is standard input (``<stdin>`` in messages, its ``extends`` relative to the working directory),
+    TOML or YAML (JSON too) as ``stdin_format`` says, else as its content shows (``sniff_format``); it is read once
+    per process, so ``-`` twice names the same document.
+    """
     layers: list[Layer] = []
     issues: list[Issue] = []
     for path in paths:
-        _load_chain(Path(path), os.fspath(path), (), Location.argument("<command line>"), layers, issues)
+        _load_chain(Path(path), os.fspath(path), (), Location.argument("<command line>"), layers, issues,
+                    stdin_format=stdin_format)
     layer, set_issues = overrides_layer(overrides)
     issues.extend(set_issues)
     if issues:
@@ -50,7 +69,8 @@ def read_layer(text: str, source: str, suffix: str) -> tuple[dict[str, Any], dic
 
 
 def _load_chain(path: Path, display: str, stack: tuple[tuple[str, str], ...], cited: Location,
-                layers: list[Layer], issues: list[Issue], cited_key: KeyPath = ()) -> None:
+                layers: list[Layer], issues: list[Issue], cited_key: KeyPath = (), *,
+                stdin_format: str | None = None) -> None:
     """Append the layers of ``path``: its ``extends`` files first (depth first, in order), then itself.
 
     ``stack`` holds (real path, shown name) of the files whose ``extends`` led here, to name a cycle; ``cited``
@@ -60,7 +80,10 @@ def _load_chain(path: Path, display: str, stack: tuple[tuple[str, str], ...], ci
         issues.append(Issue(cited_key, cited if cited.is_file else Location.file(display), "load.file",
                             f"{display!r} is not a file name: it holds a NUL character", hint="check the path"))
         return
-    real = os.path.realpath(path)
+    stdin = display == STDIN and not stack
+    if stdin:
+        display = STDIN_NAME
+    real = STDIN_NAME if stdin else os.path.realpath(path)
     reals = [r for r, _ in stack]
     if real in reals:
         names = [shown for _, shown in stack[reals.index(real):]] + [display]
@@ -72,7 +95,7 @@ def _load_chain(path: Path, display: str, stack: tuple[tuple[str, str], ...], ci
             issues.append(Issue(("extends",), cited, "load.too_many_layers",
                                 f"more than {MAX_LAYERS} layers", hint="flatten the extends chain"))
         return
-    parsed = _read(path, real, display, cited, cited_key)
+    parsed = _read_stdin(stdin_format) if stdin else _read(path, real, display, cited, cited_key)
     if isinstance(parsed, Issue):
         issues.append(parsed)
         return
@@ -117,8 +140,11 @@ def _read(path: Path, real: str, display: str, cited: Location,
     """
     at = cited if cited.is_file else Location.file(display)
     if path.suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
-        return Issue(key, at, "load.file", f"{display}: unknown file type {path.suffix or '(none)'!r}",
-                     hint="use .toml, .yaml or .yml")
+        hint = "use .toml, .yaml or .yml"
+        if path.suffix == ".json":  # JSON is YAML, but a .json file is not read: a link could reach credentials
+            hint += " (JSON, such as `pconf compile` prints, is YAML: name it .yaml" + (")" if key else
+                                                                                        ", or pipe it to -)")
+        return Issue(key, at, "load.file", f"{display}: unknown file type {path.suffix or '(none)'!r}", hint=hint)
     suffix = os.path.splitext(real)[1]  # the format of the file a link leads to
     if suffix not in TOML_SUFFIXES + YAML_SUFFIXES:
         return Issue(key, at, "load.file", f"{display} is a link to {_shown(real)}, which is not a cluster file",
@@ -135,6 +161,14 @@ def _read(path: Path, real: str, display: str, cited: Location,
     except OSError as exc:
         return Issue(key, at, "load.file", f"cannot read {display}: {exc.strerror}",
                      hint="check the path and its permissions")
+    text = _decode(raw, display)
+    if isinstance(text, Issue):
+        return text
+    return read_layer(text, display, suffix)
+
+
+def _decode(raw: bytes, display: str) -> str | Issue:
+    """A cluster file's bytes as text (without a byte-order mark), or the Issue that says why not."""
     if len(raw) > MAX_FILE_BYTES:
         return Issue((), Location.file(display), "load.file_too_large",
                      f"the file is larger than {MAX_FILE_BYTES // 1024} KiB", hint="a cluster file is small")
@@ -151,7 +185,64 @@ def _read(path: Path, real: str, display: str, cited: Location,
         line = text.count("\n", 0, at_nul) + 1
         return Issue((), Location.file(display, line, at_nul - text.rfind("\n", 0, at_nul)), "load.nul",
                      "the file contains a NUL character", hint="remove it")
-    return read_layer(text.removeprefix("\ufeff"), display, suffix)
+    return text.removeprefix("\ufeff")
+
+
+_stdin_cache: list[tuple[object, bytes | OSError]] = []
+
+
+def _stdin_bytes() -> bytes | OSError:
+    """Standard input's bytes (at most MAX_FILE_BYTES + 1), read once per ``sys.stdin`` object."""
+    stream = sys.stdin
+    if not _stdin_cache or _stdin_cache[0][0] is not stream:
+        try:
+            buffer = getattr(stream, "buffer", None)
+            data = buffer.read(MAX_FILE_BYTES + 1) if buffer is not None else \
+                stream.read(MAX_FILE_BYTES + 1).encode("utf-8")
+        except OSError as exc:
+            data = exc
+        _stdin_cache[:] = [(stream, data)]
+    return _stdin_cache[0][1]
+
+
+def _read_stdin(fmt: str | None) -> tuple[dict[str, Any], dict[KeyPath, Location]] | Issue:
+    """Read and parse standard input as ``fmt`` (``toml``, ``yaml``), else as its content shows."""
+    raw = _stdin_bytes() if sys.stdin is not None else OSError("no standard input")
+    if isinstance(raw, OSError):
+        return Issue((), Location.file(STDIN_NAME), "load.file", f"cannot read standard input: {raw}",
+                     hint="pipe a cluster file into pconf, or name the file")
+    text = _decode(raw, STDIN_NAME)
+    if isinstance(text, Issue):
+        return text
+    fmt = fmt or sniff_format(text)
+    return read_layer(text, STDIN_NAME, ".toml" if fmt == "toml" else ".yaml")
+
+
+#: A TOML key (bare, quoted or dotted) and its ``=``: how a line that starts a TOML key/value pair begins.
+_TOML_PART = r"""(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*')"""
+_TOML_KEY = re.compile(rf"{_TOML_PART}(?:\s*\.\s*{_TOML_PART})*\s*=")
+
+
+def sniff_format(text: str) -> str:
+    """``toml`` or ``yaml``: what a document is, from its first line that is not blank or a comment (a TOML table
+    header or ``key =``; YAML's ``key:``, ``---``, ``- `` or a JSON/flow ``{``); when that line says neither,
+    TOML if the text parses as TOML, else YAML."""
+    for line in text.splitlines():
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        if s.startswith(("---", "%", "{", "- ")) or s == "-":
+            return "yaml"
+        if s.startswith("[") or _TOML_KEY.match(s):
+            return "toml"
+        if re.match(r"[^\s:#][^:#]*:(\s|$)", s) or re.match(r"(\"[^\"]*\"|'[^']*')\s*:", s):
+            return "yaml"
+        break
+    try:
+        tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+        return "yaml"
+    return "toml"
 
 
 def _shown(real: str) -> str:

@@ -1,4 +1,5 @@
-"""``--set dotted.key=value`` and ``--set ~dotted.key`` (reset to default) overrides as one Layer."""
+"""``--set dotted.key=value`` and ``--reset dotted.key`` (``--set ~dotted.key``: back to the default) overrides as one
+Layer."""
 
 from __future__ import annotations
 
@@ -72,27 +73,31 @@ def overrides_layer(overrides: Iterable[str]) -> tuple[Layer, list[Issue]]:
         reset = key.startswith("~")
         path = parse_dotted(key[1:] if reset else key)
         if path is None:
-            issues.append(Issue((), loc, "load.set_key", f"`{key}` is not a dotted key",
-                                hint="write --set section.key=value, e.g. parallel.tensor_parallel_size=8"))
+            if reset:
+                issues.append(Issue((), loc, "load.set_key", f"`{key[1:]}` is not a dotted key",
+                                    hint="write --reset section.key, e.g. parallel.tensor_parallel_size"))
+            else:
+                issues.append(Issue((), loc, "load.set_key", f"`{key}` is not a dotted key",
+                                    hint="write --set section.key=value, e.g. parallel.tensor_parallel_size=8"))
             continue
         if len(path) > MAX_DEPTH:
             issues.append(too_deep(path[: MAX_DEPTH + 1]).placed(loc))
             continue
         if reset:
             if eq:
-                issues.append(Issue(path, loc, "load.set_reset", "a reset (~key) takes no value",
-                                    hint=f"write --set ~{key[1:]}"))
+                issues.append(Issue(path, loc, "load.set_reset", "a reset takes no value",
+                                    hint=f"write --reset {key[1:]}"))
                 continue
             resets.append((path, loc))
             _drop(data, where, path)
             continue
         if not eq:
             issues.append(Issue(path, loc, "load.set_syntax", "missing `=value`",
-                                hint=f"write --set {key}=VALUE, or --set ~{key} to reset it to its default"))
+                                hint=f"write --set {key}=VALUE, or --reset {key} to reset it to its default"))
             continue
         if raw.strip() == "":
             issues.append(Issue(path, loc, "load.set_value", "empty value",
-                                hint=f"write a value, or --set ~{key} to reset it to its default"))
+                                hint=f"write a value, or --reset {key} to reset it to its default"))
             continue
         value = parse_value(raw.strip(), path)
         if isinstance(value, Issue):

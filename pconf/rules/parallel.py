@@ -295,7 +295,7 @@ def _ray_installed(r: ResolvedConfig) -> Issue | None:
     """The ray backend (chosen or auto-selected) needs Ray (cluster.ray_installed)."""
     if r.derived.use_ray and not r.document.cluster.ray_installed:
         return found(par("distributed_executor_backend"), "the ray backend needs Ray installed",
-                     "install Ray (pip install 'pconf[ray]') and set cluster.ray_installed = true, or use mp",
+                     "install Ray (pip install 'pconf-vllm[ray]') and set cluster.ray_installed = true, or use mp",
                      "ray")
     return None
 

@@ -56,7 +56,7 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), name)
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] == "torch":
-            raise ImportError("pconf.runtime needs torch: pip install 'pconf[runtime]' (after pip install "
+            raise ImportError("pconf.runtime needs torch: pip install 'pconf-vllm[runtime]' (after pip install "
                               "torch==2.13.0 for the CPU wheel)") from exc
         raise
     globals()[name] = value

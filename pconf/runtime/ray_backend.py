@@ -48,7 +48,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise RayUnavailable("the ray backend needs Ray: pip install 'pconf[ray]'") from exc
+        raise RayUnavailable("the ray backend needs Ray: pip install 'pconf-vllm[ray]'") from exc
     return ray
 
 

@@ -471,10 +471,11 @@ class TestFileErrors:
         ]
 
     def test_unknown_suffix(self) -> None:
-        """A file that is neither TOML nor YAML is refused by its suffix."""
+        """A file that is neither TOML nor YAML is refused by its suffix; for JSON the hint says how to read it."""
         write("a.json", "{}")
         assert errors(["a.json"]) == [
-            "a.json: <document>: a.json: unknown file type '.json'; use .toml, .yaml or .yml [load.file]"
+            "a.json: <document>: a.json: unknown file type '.json'; use .toml, .yaml or .yml (JSON, such as `pconf "
+            "compile` prints, is YAML: name it .yaml, or pipe it to -) [load.file]"
         ]
 
     def test_no_suffix(self) -> None:
@@ -497,7 +498,7 @@ class TestFileErrors:
         """A bad file and a bad --set are reported in one LoadError."""
         assert errors(["nope.toml"], ["parallel.x"]) == [
             "nope.toml: <document>: no such file: nope.toml; check the path [load.file]",
-            "--set parallel.x: parallel.x: missing `=value`; write --set parallel.x=VALUE, or --set ~parallel.x "
+            "--set parallel.x: parallel.x: missing `=value`; write --set parallel.x=VALUE, or --reset parallel.x "
             "to reset it to its default [load.set_syntax]",
         ]
 

@@ -233,7 +233,7 @@ class TestMalformedOverrides:
         """A key without `=value` says how to set or reset it."""
         assert issues_of(["parallel.tensor_parallel_size"]) == [
             "--set parallel.tensor_parallel_size: parallel.tensor_parallel_size: missing `=value`; write --set "
-            "parallel.tensor_parallel_size=VALUE, or --set ~parallel.tensor_parallel_size to reset it to its "
+            "parallel.tensor_parallel_size=VALUE, or --reset parallel.tensor_parallel_size to reset it to its "
             "default [load.set_syntax]"
         ]
 
@@ -241,13 +241,13 @@ class TestMalformedOverrides:
     def test_empty_value(self, text: str) -> None:
         """An empty or blank value is refused with the reset spelling as the alternative."""
         assert issues_of([text]) == [
-            f"--set {text}: parallel.nnodes: empty value; write a value, or --set ~parallel.nnodes to reset it "
+            f"--set {text}: parallel.nnodes: empty value; write a value, or --reset parallel.nnodes to reset it "
             "to its default [load.set_value]"
         ]
 
     @pytest.mark.parametrize(("text", "key"), [
-        ("bad key=1", "bad key"), ("=1", ""), ("parallel..x=1", "parallel..x"), ("~bad key", "~bad key"),
-        ("~", "~"), (".x=1", ".x"), ("parallel.é=1", "parallel.é"),
+        ("bad key=1", "bad key"), ("=1", ""), ("parallel..x=1", "parallel..x"), (".x=1", ".x"),
+        ("parallel.é=1", "parallel.é"),
     ])
     def test_bad_key(self, text: str, key: str) -> None:
         """A key that is not dotted is refused with an example."""
@@ -256,11 +256,19 @@ class TestMalformedOverrides:
             "parallel.tensor_parallel_size=8 [load.set_key]"
         ]
 
+    @pytest.mark.parametrize(("text", "shown"), [("~bad key", "--reset bad key"), ("~", "--reset")])
+    def test_bad_reset_key(self, text: str, shown: str) -> None:
+        """A reset of a key that is not dotted: shown as --reset (the spelling zsh leaves alone), with an example."""
+        assert issues_of([text]) == [
+            f"{shown}: <document>: `{text[1:]}` is not a dotted key; write --reset section.key, e.g. "
+            "parallel.tensor_parallel_size [load.set_key]"
+        ]
+
     @pytest.mark.parametrize("text", ["~parallel.nnodes=1", "~parallel.nnodes="])
     def test_reset_with_value(self, text: str) -> None:
         """A reset takes no value, not even an empty one."""
         assert issues_of([text]) == [
-            f"--set {text}: parallel.nnodes: a reset (~key) takes no value; write --set ~parallel.nnodes "
+            f"--reset {text[1:]}: parallel.nnodes: a reset takes no value; write --reset parallel.nnodes "
             "[load.set_reset]"
         ]
 

@@ -220,7 +220,7 @@ def test_launch_without_torch_says_what_to_install() -> None:
     result = run([sys.executable, "-c", code], timeout=60)
     assert (result.returncode, result.stderr) == (
         2, "pconf launch: the ranks need torch: pip install torch==2.13.0 (the CPU wheel), then pip install "
-           "'pconf[runtime]'\n")
+           "'pconf-vllm[runtime]'\n")
 
 
 def pconf_port(config: Path) -> int:

@@ -289,12 +289,12 @@ class TestRayErrors:
     def test_ray_not_installed(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         """Without Ray the import says which extra to install, and pconf launch exits 2 with that line."""
         monkeypatch.setitem(sys.modules, "ray", None)
-        with pytest.raises(RayUnavailable, match=r"^the ray backend needs Ray: pip install 'pconf\[ray\]'$"):
+        with pytest.raises(RayUnavailable, match=r"^the ray backend needs Ray: pip install 'pconf-vllm\[ray\]'$"):
             import_ray()
         _, plan = ray_plan(tmp_path, {"tensor_parallel_size": 2})
         out = io.StringIO()
         assert ray_launch(plan, [], [], 10, quiet=False, out=out) == 2
-        assert out.getvalue() == "pconf launch: the ray backend needs Ray: pip install 'pconf[ray]'\n"
+        assert out.getvalue() == "pconf launch: the ray backend needs Ray: pip install 'pconf-vllm[ray]'\n"
 
 
 @NEEDS_RAY

@@ -43,4 +43,4 @@ def test_launch_without_ray_says_which_extra() -> None:
             f"sys.exit(main(['launch', {str(EXAMPLE)!r}]))")
     result = run([sys.executable, "-c", code], timeout=60)
     assert (result.returncode, result.stderr) == (2, "pconf launch: the ray backend needs Ray: pip install "
-                                                     "'pconf[ray]'\n")
+                                                     "'pconf-vllm[ray]'\n")
