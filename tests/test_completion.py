@@ -14,20 +14,21 @@ from pathlib import Path
 import pytest
 
 from pconf.cli import COMMANDS, main
-from pconf.cli.completion import SCRIPTS, commands
+from pconf.cli.arguments import commands
+from pconf.cli.completion import scripts
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def script(shell: str, tmp_path: Path) -> Path:
     path = tmp_path / f"pconf.{shell}"
-    path.write_text(SCRIPTS[shell](), encoding="utf-8")
+    path.write_text(scripts()[shell](), encoding="utf-8")
     return path
 
 
 def test_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["completion", "fish"]) == 0
-    assert capsys.readouterr().out == SCRIPTS["fish"]()
+    assert capsys.readouterr().out == scripts()["fish"]()
 
 
 def test_every_command_and_option() -> None:
@@ -37,8 +38,8 @@ def test_every_command_and_option() -> None:
     compile_ = next(c for c in cmds if c.name == "compile")
     flags = {f for o in compile_.options for f in o.flags}
     assert {"--set", "--reset", "--format", "-o", "--output", "--stdin-format", "--vllm-version"} <= flags
-    for shell in SCRIPTS:
-        text = SCRIPTS[shell]()
+    for shell in scripts():
+        text = scripts()[shell]()
         for c in cmds:
             assert c.name in text
             for o in c.options:
@@ -46,7 +47,7 @@ def test_every_command_and_option() -> None:
                     assert (flag.lstrip("-") if shell == "fish" else flag) in text, (shell, c.name, flag)
 
 
-@pytest.mark.parametrize("shell", list(SCRIPTS))
+@pytest.mark.parametrize("shell", list(scripts()))
 def test_syntax(shell: str, tmp_path: Path) -> None:
     if shutil.which(shell) is None:
         pytest.skip(f"{shell} is not installed (CI installs it)")
@@ -150,7 +151,7 @@ def test_zsh(line: str, expected: list[str], tmp_path: Path) -> None:
     (work / "conf").mkdir()
     functions = tmp_path / "functions"
     functions.mkdir()
-    (functions / "_pconf").write_text(SCRIPTS["zsh"](), encoding="utf-8")
+    (functions / "_pconf").write_text(scripts()["zsh"](), encoding="utf-8")
     record = tmp_path / "offered"
     driver = textwrap.dedent(f"""\
         zmodload zsh/zpty
