@@ -56,14 +56,14 @@ def output_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
 
 
-def compile_args(files: Sequence[str], args: argparse.Namespace) -> Compiled:
-    """Compile ``files`` with the command's options; print the warnings."""
+def compile_args(files: Sequence[str], args: argparse.Namespace, target: str | None = None) -> Compiled:
+    """Compile ``files`` with the command's options (for a deployment ``target``); print the warnings."""
     from pconf.compile import compile_files
 
     probe = getattr(args, "sysfs_root", None) or getattr(args, "probe_topology", False)
     compiled = compile_files(files, overrides=args.overrides, env=os.environ if args.vllm_env else None,
                              probe_topology=probe, vllm_version=args.vllm_version,
-                             model_config=getattr(args, "model_config", None))
+                             model_config=getattr(args, "model_config", None), target=target)
     print_issues(compiled.warnings)
     return compiled
 

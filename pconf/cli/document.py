@@ -36,17 +36,30 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _validate_parser(p: argparse.ArgumentParser) -> None:
+    from pconf.compile import TARGETS
+
     inputs(p)
+    p.add_argument("--target", choices=TARGETS,
+                   help="check each file as that deployment target takes it (pconf plan --format TARGET): the "
+                        "target supplies the head's address, so a multi-node file needs none and may fix none")
     p.set_defaults(handler=_validate)
 
 
 def _validate(args: argparse.Namespace) -> int:
     from pconf.errors import ConfigError, Issue
 
+    if args.target and args.vllm_env:
+        print(f"pconf validate: --target {args.target} compiles the files declaratively: leave out --vllm-env",
+              file=sys.stderr)
+        return EXIT_CONFIG
     issues: list[Issue] = []
     for path in args.files:
         try:
-            compile_args([path], args)
+            compiled = compile_args([path], args, target=args.target)
+            if args.target:
+                from pconf.emit import target_text
+
+                target_text(compiled, args.target)  # what the target refuses (the model, the backend, ...)
         except ConfigError as exc:
             issues.extend(exc.issues)
         else:
