@@ -24,7 +24,7 @@ from pconf.merge import Merged, Setting, merge
 from pconf.model import FACT_NAMES, ModelFacts, model_facts
 from pconf.resolve import ResolvedConfig, platform_custom_all_reduce, read_env, resolve
 from pconf.rules import check_all
-from pconf.schema import DERIVED_FIELDS, Document, ModelSection
+from pconf.schema import DERIVED_FIELDS, DeployConfig, Document, ModelSection
 from pconf.structure import structure
 from pconf.tree import leaf_paths, plain
 from pconf.versions import PROFILES
@@ -51,11 +51,14 @@ class Compiled:
     resolved: ResolvedConfig
     merged: Merged
     warnings: tuple[Issue, ...]
+    #: The deployment target compiled for (``lws``, ``slurm``, ``skypilot``): it supplies the head node's address
+    #: at run time (``TARGET_HEAD`` in the resolved addresses); None: the files say everything.
+    target: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The document ``pconf compile --format json`` prints: ``{graph_hash, vllm_version, parallel, scheduler,
-        cluster, serve, derived, sources}``, keys in schema order (the derived fields at their place in vLLM's
-        order); the keys of the file's vLLM release only."""
+        cluster, serve, derived, [model], [deploy], sources}``, keys in schema order (the derived fields at their
+        place in vLLM's order); the keys of the file's vLLM release only."""
         r = self.resolved
         keys = frozenset(r.profile.fields())
         parallel: dict[str, Any] = {}
@@ -79,6 +82,8 @@ class Compiled:
         }
         if r.model is not None:  # only with a [model] table: documents without one keep their shape
             doc["model"] = r.model.as_dict()
+        if r.document.deploy != DeployConfig():  # only with a [deploy] table, likewise
+            doc["deploy"] = plain(attrs.asdict(r.document.deploy))
         sources: dict[str, str] = {}
         for path in leaf_paths({k: v for k, v in doc.items() if k not in ("graph_hash", "vllm_version")}):
             sources[format_path(path)] = "derived" if _is_derived(path) else self.source(path)
@@ -234,6 +239,7 @@ def compile_files(
     vllm_version: str | None = None,
     model_config: str | os.PathLike[str] | None = None,
     stdin_format: str | None = None,
+    target: str | None = None,
 ) -> Compiled:
     """Compile cluster files (merged left to right, each after its ``extends``), then ``--set`` overrides.
 
@@ -247,11 +253,13 @@ def compile_files(
     ``vllm_version``: the vLLM release to compile for, over the files' ``vllm_version`` (``--vllm-version``).
     ``model_config``: a config.json (or model directory) to check the layout against, as ``[model] config``
     (``--model-config``; relative to the working directory), over the files' and under the ``--set`` overrides.
+    ``target``: compile for a deployment target (``TARGETS``) that supplies the head node's address when it runs
+    (see ``target_layer``).
     """
     layers = _with_probe(load_layers(paths, overrides, stdin_format), probe_topology)
     if model_config is not None:
         layers = _before_overrides(layers, model_config_layer(os.fspath(model_config)))
-    return _compile([*layers, *_version_layer(vllm_version)], env)
+    return _compile([*layers, *_version_layer(vllm_version)], env, target=target)
 
 
 def plan_files(
@@ -263,10 +271,11 @@ def plan_files(
     vllm_version: str | None = None,
     model_config: str | os.PathLike[str] | None = None,
     stdin_format: str | None = None,
+    target: str | None = None,
 ) -> Plan:
     """Compile cluster files and return the deployment's per-rank plan (see ``compile_files``)."""
     return compile_files(paths, overrides, env, probe_topology=probe_topology, vllm_version=vllm_version,
-                         model_config=model_config, stdin_format=stdin_format).plan()
+                         model_config=model_config, stdin_format=stdin_format, target=target).plan()
 
 
 def _version_layer(vllm_version: str | None) -> tuple[Layer, ...]:
@@ -316,6 +325,7 @@ def compile_dict(
     *,
     vllm_version: str | None = None,
     model: ModelFacts | None = None,
+    target: str | None = None,
 ) -> Compiled:
     """Compile a document given as a mapping ``{"parallel": {...}, "scheduler": {...}, "cluster": {...}}`` (and
     ``"vllm_version"``); see ``compile_files``.
@@ -338,12 +348,51 @@ def compile_dict(
         raise LoadError(issues)
     if extra.data or extra.resets:
         layers.append(extra)
-    return _compile([*layers, *_version_layer(vllm_version)], env, model)
+    return _compile([*layers, *_version_layer(vllm_version)], env, model, target)
 
 
-def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None, model: ModelFacts | None = None) -> Compiled:
-    """Compile layers; a layer that is a compiled document (``graph_hash`` at its top) has its compiled values
-    taken out and checked against what it compiles to (see ``take_compiled``)."""
+# -- deployment targets --------------------------------------------------------------------------------------------
+
+#: The deployment targets (``pconf plan --format``): each starts every node itself and knows the head node's address
+#: only when it runs.
+TARGETS = ("lws", "slurm", "skypilot")
+#: The head node's address in a configuration compiled for a target: a name that never resolves (RFC 2606's
+#: ``.invalid``), which the target's script replaces with the address it finds at run time.
+TARGET_HEAD = "pconf-head.invalid"
+#: The keys that fix an address a target supplies (refused when compiling for one).
+TARGET_ADDRESS_KEYS: tuple[KeyPath, ...] = (("parallel", "master_addr"), ("parallel", "data_parallel_master_ip"),
+                                            ("cluster", "network", "node_addresses"))
+
+
+def target_layer(target: str) -> Layer:
+    """What a deployment target supplies: the head node's address as ``master_addr`` and
+    ``data_parallel_master_ip`` (``TARGET_HEAD``, located ``target:<name>``), so a file meant for a target needs
+    none and the rendezvous rules check the deployment the target starts."""
+    where = Location.target(target)
+    data = {"parallel": {"master_addr": TARGET_HEAD, "data_parallel_master_ip": TARGET_HEAD}}
+    return Layer(f"target:{target}", data, dict.fromkeys(TARGET_ADDRESS_KEYS[:2], where), (), where)
+
+
+def fixed_addresses(merged: Merged, target: str) -> list[Issue]:
+    """The addresses the files (or ``--set``) fix that ``target`` supplies itself (``target.fixed_address``)."""
+    issues = []
+    for path in TARGET_ADDRESS_KEYS:
+        chain = merged.chains.get(path)
+        if not chain or chain[-1].is_reset:
+            continue
+        what = "the nodes' addresses" if path[-1] == "node_addresses" else "the head node's address"
+        issues.append(Issue(path, chain[-1].where, "target.fixed_address", f"is fixed, but the {target} target "
+                            f"supplies {what} when it runs (the cluster manager places the nodes)",
+                            "remove the key from the file meant for a deployment target (or reset it: --set "
+                            f"~{format_path(path)})", chain[-1].value))
+    return issues
+
+
+def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None, model: ModelFacts | None = None,
+             target: str | None = None) -> Compiled:
+    """Compile layers (for a deployment ``target``: see ``target_layer``); a layer that is a compiled document
+    (``graph_hash`` at its top) has its compiled values taken out and checked against what it compiles to (see
+    ``take_compiled``)."""
     layers = list(layers)
     statements: list[tuple[int, dict[KeyPath, tuple[Any, Location]]]] = []
     for i, layer in enumerate(layers):
@@ -351,7 +400,7 @@ def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None, model: M
         if stated is not None:
             layers[i], values = stated
             statements.append((i, values))
-    compiled = _compile_layers(layers, env, model)
+    compiled = _compile_layers(_for_target(layers, env, target) if target else layers, env, model, target)
     issues: list[Issue] = []
     for i, values in statements:
         # What the compiled document says is checked against what it (with the files it extends) compiles to;
@@ -427,21 +476,34 @@ def _same(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
+def _for_target(layers: list[Layer], env: Mapping[str, object] | None, target: str) -> list[Layer]:
+    """The layers with what ``target`` supplies (``target_layer``); a ConfigError where the files fix it."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown deployment target {target!r} (one of {', '.join(TARGETS)})")
+    if env is not None:
+        raise LoadError([Issue((), Location.argument("--vllm-env"), "target.vllm_env", "a deployment target "
+                               "compiles the files declaratively: vLLM's variables are the target's to set",
+                               "leave out --vllm-env")])
+    fixed = fixed_addresses(merge(layers), target)
+    if fixed:
+        raise RuleError(fixed)
+    return [*layers, target_layer(target)]
+
+
 def _compile_layers(layers: Sequence[Layer], env: Mapping[str, object] | None,
-                    model: ModelFacts | None = None) -> Compiled:
+                    model: ModelFacts | None = None, target: str | None = None) -> Compiled:
     merged = merge(layers)
     document = structure(merged)
     if model is None:
         model = read_model(document, merged)
     written = frozenset(path for path, chain in merged.chains.items() if not chain[-1].is_reset)
     resolved = resolve(document, read_env(env) if env is not None else None, model, written.__contains__)
-    compiled = Compiled(resolved, merged, ())
+    compiled = Compiled(resolved, merged, (), target)
     issues = check_all(resolved, compiled.rule_location)
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise RuleError(sorted(errors, key=issue_order))
-    return Compiled(resolved, merged, tuple(i for i in issues if i.severity == "warning"))
-
+    return Compiled(resolved, merged, tuple(i for i in issues if i.severity == "warning"), target)
 
 
 def read_model(document: Document, merged: Merged, environ: Mapping[str, str] | None = None) -> ModelFacts | None:
@@ -518,5 +580,5 @@ def _model_source(model: ModelFacts, merged: Merged, key: str) -> str:
     return "default"
 
 
-__all__ = ["Compiled", "Explanation", "compile_dict", "compile_files", "model_from_file", "plan_files", "read_model",
-           "topology_layer"]
+__all__ = ["TARGETS", "TARGET_HEAD", "Compiled", "Explanation", "compile_dict", "compile_files", "fixed_addresses",
+           "model_from_file", "plan_files", "read_model", "target_layer", "topology_layer"]

@@ -10,17 +10,22 @@ plan would refuse. Pure: computed from a ResolvedConfig, never raises.
   ``processes / nodes`` ranks;
 - ports (``Ports``): the world rendezvous, the DP master ports vLLM takes, the DP RPC port and the API server's
   port(s), all on node 0's host, so no two may be equal;
-- addresses: in a run over several nodes, the rendezvous addresses other nodes connect to must reach node 0.
+- addresses: in a run over several nodes, the rendezvous addresses other nodes connect to must reach node 0;
+- the flags of a ``vllm serve`` line pconf writes from the file (``owned_flag``), which ``[deploy].extra_args``
+  may not set again.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from pconf.errors import Issue, problem
 from pconf.keypath import KeyPath, format_path
 from pconf.netaddr import is_local_only
 from pconf.resolve import ResolvedConfig
+
+if TYPE_CHECKING:
+    from pconf.versions import Profile
 
 MAX_PORT = 65535
 #: The most ranks a plan lays out (the schema's MAX_PARALLEL_SIZE): a plan holds a row and group entries per
@@ -216,7 +221,8 @@ def address_issues(r: ResolvedConfig) -> list[Issue]:
                                  "host it is used on, so the other nodes never join",
                                  "set it to node 0's address, or list [cluster.network].node_addresses (node 0 first); "
                                  "to run every \"node\" on this host on purpose, list a loopback address for each "
-                                 "node there", value))
+                                 "node there; a cluster manager supplies it itself (pconf plan --format lws, slurm, "
+                                 "skypilot)", value))
     return found
 
 
@@ -231,7 +237,65 @@ def node_address_issues(r: ResolvedConfig) -> list[Issue]:
                     "list one address per node, node 0 first", list(listed))]
 
 
+# -- the flags of a serve line ----------------------------------------------------------------------------------
+
+#: The flags of a ``vllm serve`` line that pconf writes from the launch layout, the scheduler and ``[serve]``
+#: (``pconf.emit.vllm``), besides the release's parallel settings (``Profile.serve_flags``), each with the key it
+#: comes from.
+LAUNCH_FLAGS = {
+    "--model": "[deploy].model (or pconf plan --model)",
+    "--nnodes": "parallel.nnodes",
+    "--node-rank": "the node's place in the plan",
+    "--master-addr": "parallel.master_addr (a deployment target supplies it)",
+    "--master-port": "parallel.master_port",
+    "--data-parallel-size-local": "parallel.data_parallel_size_local",
+    "--data-parallel-address": "parallel.data_parallel_master_ip (a deployment target supplies it)",
+    "--data-parallel-rpc-port": "parallel.data_parallel_rpc_port",
+    "--data-parallel-start-rank": "the node's place in the plan",
+    "--data-parallel-rank": "the server's place in the plan",
+    "--headless": "the node's place in the plan",
+    "--host": "[serve].host",
+    "--port": "[serve].port",
+    "--api-server-count": "[serve].api_server_count",
+    "--async-scheduling": "scheduler.async_scheduling",
+    "--config": "nothing: a --config file could set any flag, where pconf cannot see it",
+}
+#: vLLM's short spellings of flags pconf writes (EngineArgs' aliases).
+SHORT_FLAGS = {
+    "-tp": "--tensor-parallel-size", "-pp": "--pipeline-parallel-size", "-dp": "--data-parallel-size",
+    "-dpl": "--data-parallel-size-local", "-pcp": "--prefill-context-parallel-size",
+    "-dcp": "--decode-context-parallel-size", "-ep": "--enable-expert-parallel", "-n": "--nnodes",
+    "-r": "--node-rank", "-dpn": "--data-parallel-rank", "-dpr": "--data-parallel-start-rank",
+    "-dpa": "--data-parallel-address", "-dpp": "--data-parallel-rpc-port", "-dpb": "--data-parallel-backend",
+}
+
+
+def owned_flags(profile: Profile) -> dict[str, str]:
+    """Every flag of a serve line pconf writes in ``profile``'s release -> the key the file sets it with."""
+    out = {serve.flag: f"parallel.{field}" for field, serve in profile.serve_flags.items()}
+    out.update(LAUNCH_FLAGS)
+    return out
+
+
+def owned_flag(arg: str, profile: Profile) -> str | None:
+    """The flag pconf writes that the argument ``arg`` would set again (``--x``, ``--x=v``, ``--no-x``, ``--x_y``,
+    vLLM's short ``-tp``, or an abbreviation argparse would expand, ``--tensor-parallel``), or None."""
+    owned = owned_flags(profile)
+    name = arg.split("=", 1)[0]
+    if name in SHORT_FLAGS:
+        return SHORT_FLAGS[name]
+    if not name.startswith("--") or len(name) < 4:
+        return None
+    name = "--" + name[2:].replace("_", "-")
+    for candidate in (name, "--" + name[5:] if name.startswith("--no-") else ""):
+        if candidate in owned:
+            return candidate
+    prefixed = sorted(flag for flag in owned if flag.startswith(name))
+    return prefixed[0] if prefixed else None
+
+
 __all__ = [
+    "LAUNCH_FLAGS",
     "MAX_PORT",
     "MAX_RANKS",
     "Ports",
@@ -239,6 +303,8 @@ __all__ = [
     "device_issues",
     "node_address_issues",
     "node_issues",
+    "owned_flag",
+    "owned_flags",
     "per_node",
     "port_issues",
     "ports",

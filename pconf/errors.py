@@ -17,8 +17,9 @@ Severity = Literal["error", "warning"]
 
 #: What produced a value or a problem: a file position, a ``--set`` override, vLLM's default, an environment
 #: variable (vLLM-environment mode), the host's sysfs (``--probe-topology``), a derivation rule, a command-line or
-#: API argument (``<command line>``, ``<dict>``, ``--format toml``); ``nowhere`` marks a problem not yet placed.
-LocationKind = Literal["file", "override", "default", "env", "probe", "derived", "argument", "nowhere"]
+#: API argument (``<command line>``, ``<dict>``, ``--format toml``), a deployment target that supplies the value when
+#: it runs (``target:lws``: the head node's address); ``nowhere`` marks a problem not yet placed.
+LocationKind = Literal["file", "override", "default", "env", "probe", "derived", "argument", "target", "nowhere"]
 
 
 class Location(NamedTuple):
@@ -63,6 +64,11 @@ class Location(NamedTuple):
         """A command-line or API argument: ``<command line>``, ``<dict>``, ``--format toml``, an output path."""
         return cls("argument", text)
 
+    @classmethod
+    def target(cls, name: str) -> Location:
+        """A value the deployment target ``name`` (``lws``, ``slurm``, ``skypilot``) supplies at run time."""
+        return cls("target", name)
+
     @property
     def is_file(self) -> bool:
         """Whether this is a position in a file (a line is known)."""
@@ -84,6 +90,8 @@ class Location(NamedTuple):
             return f"derived: {self.detail}" if self.detail else "derived"
         if kind == "probe":
             return f"probe:{self.source}"
+        if kind == "target":
+            return f"target:{self.source}"
         if kind == "nowhere":
             return "<unplaced>"
         return self.source or kind

@@ -27,7 +27,7 @@ PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 ERRORS = (DOCS / "errors.md").read_text(encoding="utf-8")
 
 #: Rule-id families reported outside pconf.rules, found as string literals in pconf's sources.
-_ID = re.compile(r"(load|schema|numa|plan|hash|output|explain|emit|compiled|docs|stdin)\.[a-z][a-z0-9_]*")
+_ID = re.compile(r"(load|schema|numa|plan|hash|output|explain|emit|compiled|docs|stdin|target)\.[a-z][a-z0-9_]*")
 #: Ids built at run time (``f"load.{key}_type"``), which a literal scan cannot see.
 _BUILT_IDS = {"load.extends_type", "load.reset_type"}
 

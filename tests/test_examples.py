@@ -26,9 +26,15 @@ def _at_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
 
 
+def target_of(path: str) -> str | None:
+    """The deployment target an example is compiled for: examples/deploy/ holds files meant for a cluster manager,
+    which supplies the head's address (compiled plainly, their multi-node rendezvous is refused as loopback)."""
+    return "lws" if path.startswith("examples/deploy/") else None
+
+
 def compiled(path: str) -> Compiled:
     """Compile one example, named relative to the repository root (as the README runs them)."""
-    return compile_files([path])
+    return compile_files([path], target=target_of(path))
 
 
 def without_sources(path: str) -> dict[str, Any]:

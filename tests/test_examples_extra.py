@@ -56,11 +56,17 @@ def test_every_example_has_a_twin() -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=IDS)
 def test_validates_and_plans(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`pconf validate` and `pconf plan` (table and `vllm serve` lines) succeed without warnings."""
+    """`pconf validate` and `pconf plan` (table and `vllm serve` lines) succeed without warnings; a file meant for
+    a deployment target (examples/deploy/) validates for every target and writes each one's manifest."""
     rel = path.relative_to(ROOT).as_posix()
-    assert main(["validate", rel]) == 0
-    assert main(["plan", rel]) == 0
-    assert main(["plan", rel, "--format", "vllm"]) == 0
+    if rel.startswith("examples/deploy/"):
+        for target in ("lws", "slurm", "skypilot"):
+            assert main(["validate", "--target", target, rel]) == 0
+            assert main(["plan", rel, "--format", target]) == 0
+    else:
+        assert main(["validate", rel]) == 0
+        assert main(["plan", rel]) == 0
+        assert main(["plan", rel, "--format", "vllm"]) == 0
     out = capsys.readouterr()
     assert out.err == ""
     assert out.out.startswith(f"{rel}: ok\n")

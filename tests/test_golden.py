@@ -18,7 +18,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
 EXAMPLES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "examples").rglob("*")
-                  if p.suffix in (".toml", ".yaml"))
+                  if p.suffix in (".toml", ".yaml") and p.parent.name != "deploy")
+#: Files meant for a deployment target (no addresses): their manifests, not the plain commands.
+DEPLOY_EXAMPLES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "examples" / "deploy").glob("*.toml"))
 SYSFS = sorted(p.name for p in (ROOT / "tests" / "data" / "sysfs").iterdir() if p.is_dir())
 
 
@@ -50,6 +52,19 @@ def cases() -> dict[str, list[str]]:
         name = f"diff-{a}-{b}".replace("/", "-")
         out[name] = ["diff", f"examples/{a}", f"examples/{b}"]
         out[f"{name}-json"] = ["diff", f"examples/{a}", f"examples/{b}", "--json"]
+    for example in DEPLOY_EXAMPLES:
+        name = example.removeprefix("examples/").replace("/", "-")
+        for target in ("lws", "slurm", "skypilot"):
+            out[f"{name}.plan-{target}"] = ["plan", example, "--format", target]
+        out[f"{name}.validate-target"] = ["validate", "--target", "slurm", example]
+        out[f"{name}.compile-target"] = ["compile", example, "--format", "toml"]
+    out["target-fixed-address"] = ["plan", "examples/network-2node.toml", "--format", "lws", "--model", "m", "--set",
+                                   'parallel.master_addr="10.10.0.1"']
+    out["target-external-launcher"] = ["plan", "examples/external-launcher.toml", "--format", "slurm", "--model", "m"]
+    out["target-no-model"] = ["plan", "examples/tp8.toml", "--format", "lws"]
+    out["target-skypilot-accelerator"] = ["plan", "examples/tp8.toml", "--format", "skypilot", "--model", "m"]
+    out["target-owned-flag"] = ["validate", "examples/deploy/one-node.toml", "--set",
+                                'deploy.extra_args=["--port", "9000", "-tp", "2", "--max-model-len", "1024"]']
     for tree in SYSFS:
         for fmt in ("table", "json", "toml"):
             out[f"numa-{tree}-{fmt}"] = ["numa", "--sysfs-root", f"tests/data/sysfs/{tree}", "--format", fmt]

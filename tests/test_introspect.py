@@ -135,9 +135,9 @@ class TestSchemaContent:
         jsonschema.Draft202012Validator.check_schema(SCHEMA)
 
     def test_top_level(self) -> None:
-        """The document allows the layer keys, the release and the five sections, nothing else."""
+        """The document allows the layer keys, the release and the six sections, nothing else."""
         assert list(SCHEMA["properties"]) == ["extends", "reset", "vllm_version", "parallel", "scheduler", "cluster",
-                                              "model", "serve"]
+                                              "model", "serve", "deploy"]
         assert SCHEMA["type"] == "object"
         assert SCHEMA["additionalProperties"] is False
         assert {k: v for k, v in SCHEMA["properties"]["extends"].items() if "escription" not in k} == {
@@ -362,7 +362,7 @@ class TestReference:
         for module in ("structure.py", "schema/checks.py"):
             tree = ast.parse((ROOT / "pconf" / module).read_text())
             ids |= {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
-                    and re.fullmatch(r"(schema|numa|eplb|network)\.[a-z_]+", n.value)}
+                    and re.fullmatch(r"(schema|numa|eplb|network|deploy)\.[a-z_]+", n.value)}
         assert ids == set(field_check_rules())
 
 
@@ -380,7 +380,7 @@ def test_example_validates_against_schema(path: Path) -> None:
     """Every example is valid under the schema, and compiles."""
     errors = [e.message for e in VALIDATOR.iter_errors(load_example(path))]
     assert errors == []
-    compile_files([path])
+    compile_files([path], target="lws" if path.parent.name == "deploy" else None)  # deploy/: for a cluster manager
 
 
 # -- agreement corpus -----------------------------------------------------------------------------------------

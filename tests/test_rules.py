@@ -939,7 +939,8 @@ CASES: list[object] = [
         "c.toml:4:1: parallel.master_addr: the run spans 2 nodes, and 127.0.0.1 reaches only the host it is used on, "
         "so the other nodes never join (got \"127.0.0.1\"); set it to node 0's address, or list "
         "[cluster.network].node_addresses (node 0 first); to run every \"node\" on this host on purpose, list a "
-        "loopback address for each node there [network.loopback]",
+        "loopback address for each node there; a cluster manager supplies it itself (pconf plan --format lws, slurm, "
+        "skypilot) [network.loopback]",
         "[parallel]\ntensor_parallel_size = 16\nnnodes = 2\nmaster_addr = \"127.0.0.1\"\n\n[cluster.network]\n"
         "node_addresses = [\"127.0.0.1\", \"127.0.0.2\"]\n",
     ), id="network.loopback"),
@@ -949,7 +950,8 @@ CASES: list[object] = [
         "c.toml:4:1: parallel.data_parallel_master_ip: the run spans 2 nodes, and :: reaches only the host it is used "
         "on, so the other nodes never join (got \"::\"); set it to node 0's address, or list "
         "[cluster.network].node_addresses (node 0 first); to run every \"node\" on this host on purpose, list a "
-        "loopback address for each node there [network.loopback]",
+        "loopback address for each node there; a cluster manager supplies it itself (pconf plan --format lws, slurm, "
+        "skypilot) [network.loopback]",
         "[parallel]\ndata_parallel_size = 4\ndata_parallel_size_local = 2\n\n[cluster.network]\n"
         "node_addresses = [\"fd00::1\", \"fd00::2\"]\n",
     ), id="network.loopback-dp-only-ipv6"),
@@ -962,6 +964,20 @@ CASES: list[object] = [
         f"[parallel]\ntensor_parallel_size = 16\nnnodes = 2\n{NODE0}\n[cluster.network]\n"
         "node_addresses = [\"10.0.0.1\", \"10.0.0.2\"]\n",
     ), id="network.node_addresses"),
+    pytest.param(Case(
+        "deploy.owned_flag",
+        "[deploy]\nextra_args = [\"--max-model-len\", \"4096\", \"--data-parallel-size=2\"]\n",
+        "c.toml:2:1: deploy.extra_args[2]: sets --data-parallel-size, which pconf writes from the file (got "
+        "\"--data-parallel-size=2\"); remove it and set parallel.data_parallel_size instead [deploy.owned_flag]",
+        "[deploy]\nextra_args = [\"--max-model-len\", \"4096\"]\n",
+    ), id="deploy.owned_flag"),
+    pytest.param(Case(
+        "deploy.accelerator_count",
+        "[cluster]\ndevices_per_node = 4\n\n[deploy]\naccelerator = \"H100:8\"\n",
+        "c.toml:5:1: deploy.accelerator: asks for 8 per node, but cluster.devices_per_node is 4 (got \"H100:8\"); "
+        "write \"H100:4\" or \"H100\" [deploy.accelerator_count]",
+        "[cluster]\ndevices_per_node = 4\n\n[deploy]\naccelerator = \"H100:4\"\n",
+    ), id="deploy.accelerator_count"),
 ]
 
 

@@ -72,15 +72,17 @@ def output_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of stdout")
 
 
-def compile_args(files: Sequence[str], args: argparse.Namespace, warn: bool = True) -> Compiled:
-    """Compile ``files`` with the command's options; print the warnings (unless ``warn`` is false)."""
+def compile_args(files: Sequence[str], args: argparse.Namespace, warn: bool = True,
+                 target: str | None = None) -> Compiled:
+    """Compile ``files`` with the command's options (for a deployment ``target``); print the warnings (unless
+    ``warn`` is false)."""
     from pconf.compile import compile_files
 
     probe = getattr(args, "sysfs_root", None) or getattr(args, "probe_topology", False)
     compiled = compile_files(files, overrides=args.overrides, env=os.environ if args.vllm_env else None,
                              probe_topology=probe, vllm_version=args.vllm_version,
                              model_config=getattr(args, "model_config", None),
-                             stdin_format=getattr(args, "stdin_format", None))
+                             stdin_format=getattr(args, "stdin_format", None), target=target)
     if warn:
         print_issues(compiled.warnings)
     return compiled

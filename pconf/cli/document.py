@@ -39,21 +39,35 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _validate_parser(p: argparse.ArgumentParser) -> None:
+    from pconf.compile import TARGETS
+
     inputs(p)
     p.add_argument("--format", choices=("text", "json", "github"), default="text",
                    help="text (default: `FILE: ok` lines, issues on stderr), json (one document: file, line, col, "
                    "key, rule, message, hint of every issue) or github (GitHub Actions ::error annotations)")
+    p.add_argument("--target", choices=TARGETS,
+                   help="check each file as that deployment target takes it (pconf plan --format TARGET): the "
+                        "target supplies the head's address, so a multi-node file needs none and may fix none")
     p.set_defaults(handler=_validate)
 
 
 def _validate(args: argparse.Namespace) -> int:
     from pconf.errors import ConfigError, Issue
 
+    if args.target and args.vllm_env:
+        print(f"pconf validate: --target {args.target} compiles the files declaratively: leave out --vllm-env",
+              file=sys.stderr)
+        return EXIT_CONFIG
     text = args.format == "text"
     checked: list[tuple[str, tuple[Issue, ...]]] = []
     for path in args.files:
         try:
-            found = compile_args([path], args, warn=text).warnings
+            compiled = compile_args([path], args, warn=text, target=args.target)
+            found = compiled.warnings
+            if args.target:
+                from pconf.emit import target_text
+
+                target_text(compiled, args.target)  # what the target refuses (the model, the backend, ...)
         except ConfigError as exc:
             found = exc.issues
         checked.append((shown_name(path), found))

@@ -28,10 +28,15 @@ def _plan_parser(p: argparse.ArgumentParser) -> None:
     probe_options(p)
     p.add_argument("--format", choices=tuple(PLAN_FORMATS), default="table",
                    help="table (default), json/toml/yaml, env (with --rank), vllm (`vllm serve` lines, with --node); "
-                        "pictures: svg, html (self-contained, interactive), mermaid (Markdown), grid (terminal)")
+                        "pictures: svg, html (self-contained, interactive), mermaid (Markdown), grid (terminal); "
+                        "deployment targets, which start every node's vllm line and supply the head's address: "
+                        "lws (Kubernetes LeaderWorkerSet + Service), slurm (sbatch script), skypilot (task YAML)")
     p.add_argument("--rank", type=int, metavar="R", help="only global rank R")
     p.add_argument("--node", type=int, metavar="N", help="only the ranks of node N")
-    p.add_argument("--model", default="$MODEL", help="the model argument of --format vllm (default: $MODEL)")
+    p.add_argument("--model", default=None,
+                   help="the model the serve lines name (vllm and the deployment targets), over [deploy].model "
+                        "(default: [deploy].model, else $MODEL, left for the shell: the targets' nodes then read "
+                        "MODEL when they start)")
     p.add_argument("--groups", type=_kinds, metavar="KINDS",
                    help=f"svg/html: the group kinds to outline, comma-separated ({','.join(GROUP_KINDS)}; "
                         "default: all; none: no outlines)")
@@ -57,6 +62,8 @@ def _plan(args: argparse.Namespace) -> int:
     for option, value in (("rank", args.rank), ("node", args.node)):
         if value is not None and option not in fmt.slices:
             return usage(f"--format {args.format} draws the whole plan: leave out --{option}", "plan")
+    if fmt.target:
+        return _target(args)
     compiled = compile_args(args.files, args)
     plan = compiled.plan()
     for option, value, limit in (("--rank", args.rank, plan.world_size), ("--node", args.node, plan.nnodes)):
@@ -73,6 +80,21 @@ def _plan(args: argparse.Namespace) -> int:
         from pconf.emit.vllm import serve_warnings
 
         print_issues(serve_warnings(compiled))
+    emit(text, args.output)
+    return EXIT_OK
+
+
+def _target(args: argparse.Namespace) -> int:
+    """A deployment target's manifest: the files compiled for it (the target supplies the head's address)."""
+    from pconf.emit import target_text
+    from pconf.emit.launch_script import target_warnings
+
+    if args.vllm_env:
+        return usage(f"--format {args.format} compiles the files declaratively (the target sets vLLM's variables): "
+                     "leave out --vllm-env", "plan")
+    compiled = compile_args(args.files, args, target=args.format)
+    text = target_text(compiled, args.format, args.model)
+    print_issues(target_warnings(compiled, args.model))
     emit(text, args.output)
     return EXIT_OK
 

@@ -10,7 +10,10 @@ configuration or feeds back into the stages before it.
 - ``vllm``: the ``vllm serve`` (or ``torchrun``) lines that start a plan, node by node;
 - ``reports``: ``explain``, ``hash`` and ``diff`` answers;
 - ``picture`` (what the pictures share: layout, styles, colours), ``svg``, ``html``, ``mermaid``, ``grid``: the
-  plan drawn.
+  plan drawn;
+- the deployment targets, each a wrapper of ``launch_script``'s node script (the one code path that starts node
+  K's ``vllm`` lines): ``lws`` (a Kubernetes LeaderWorkerSet and its Service), ``slurm`` (an sbatch script),
+  ``skypilot`` (a SkyPilot task).
 
 ``PLAN_FORMATS`` names the formats of ``pconf plan``; a new format is a module here plus a row there.
 """
@@ -21,17 +24,20 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from pconf.compile import Compiled
     from pconf.plan import Plan
 
 
 class PlanFormat(NamedTuple):
     """A ``pconf plan --format``: what it writes, whether it needs ``--rank``, which of ``--rank``/``--node`` it
-    takes (``slices``), and which picture options (``groups``, ``color_by``, ``color``) it reads."""
+    takes (``slices``), which picture options (``groups``, ``color_by``, ``color``) it reads, and whether it is a
+    deployment target (compiled with ``target=`` its name, rendered by ``target_text``)."""
 
     help: str
     needs_rank: bool = False
     slices: tuple[str, ...] = ("rank", "node")
     options: tuple[str, ...] = ()
+    target: bool = False
 
 
 PLAN_FORMATS: dict[str, PlanFormat] = {
@@ -48,10 +54,13 @@ PLAN_FORMATS: dict[str, PlanFormat] = {
     "mermaid": PlanFormat("a Mermaid flowchart for Markdown (small plans)", slices=(), options=("color_by",)),
     "grid": PlanFormat("nodes x local ranks in the terminal (with --node: one node)", slices=("node",),
                        options=("color_by", "color")),
+    "lws": PlanFormat("a Kubernetes LeaderWorkerSet and its Service (kubectl apply -f)", slices=(), target=True),
+    "slurm": PlanFormat("an sbatch script (sbatch)", slices=(), target=True),
+    "skypilot": PlanFormat("a SkyPilot task (sky launch)", slices=(), target=True),
 }
 
 
-def plan_text(plan: Plan, fmt: str, *, rank: int | None = None, node: int | None = None, model: str = "$MODEL",
+def plan_text(plan: Plan, fmt: str, *, rank: int | None = None, node: int | None = None, model: str | None = None,
               groups: Sequence[str] | None = None, color_by: str | None = None, color: bool = False) -> str:
     """``pconf plan``'s output in format ``fmt``: the whole plan, one node's ranks (``node``) or one rank.
 
@@ -85,6 +94,8 @@ def plan_text(plan: Plan, fmt: str, *, rank: int | None = None, node: int | None
         from pconf.emit.vllm import vllm_text
 
         return vllm_text(plan, node, model)
+    if PLAN_FORMATS.get(fmt, PLAN_FORMATS["table"]).target:
+        raise ValueError(f"{fmt} is a deployment target: compile for it and use target_text")
     if fmt == "table":
         from pconf.emit.table import plan_table, rank_table
 
@@ -92,3 +103,24 @@ def plan_text(plan: Plan, fmt: str, *, rank: int | None = None, node: int | None
     from pconf.emit.document import render
 
     return render(plan.to_dict(node) if rank is None else plan.rank_dict(rank), fmt)
+
+
+def target_text(compiled: Compiled, fmt: str, model: str | None = None) -> str:
+    """A deployment target's manifest (``lws``, ``slurm``, ``skypilot``) for a configuration compiled for it
+    (``compile_files(..., target=fmt)``); ``model`` over ``[deploy].model``. RuleError for what the target cannot
+    start."""
+    if compiled.target != fmt:
+        raise ValueError(f"compile the files for the {fmt} target (compile_files(..., target={fmt!r})) first")
+    if fmt == "lws":
+        from pconf.emit.lws import lws_text
+
+        return lws_text(compiled, model)
+    if fmt == "slurm":
+        from pconf.emit.slurm import slurm_text
+
+        return slurm_text(compiled, model)
+    if fmt == "skypilot":
+        from pconf.emit.skypilot import skypilot_text
+
+        return skypilot_text(compiled, model)
+    raise ValueError(f"unknown deployment target {fmt!r}")

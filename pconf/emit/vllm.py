@@ -20,7 +20,9 @@ comma-separated value, tables such as ``eplb_config`` as JSON), and a decided
 - external DP load balancing: one server per DP rank (``--data-parallel-rank``), started with
   ``CUDA_VISIBLE_DEVICES`` naming that rank's devices on the node;
 - the external_launcher backend is not started by ``vllm serve``: its node line is a ``torchrun`` command,
-  and ``llm_kwargs`` gives the script's ``LLM(...)`` parallel arguments.
+  and ``llm_kwargs`` gives the script's ``LLM(...)`` parallel arguments;
+- the model: the caller's (``pconf plan --model``), else ``[deploy].model``, else ``$MODEL`` for the shell;
+  ``[deploy].extra_args`` last, verbatim, on every serve line.
 """
 
 from __future__ import annotations
@@ -69,13 +71,23 @@ def setting_flags(p: ParallelConfig, profile: Profile | None = None) -> list[str
     return argv
 
 
-def serve_commands(plan: Plan, node: int, model: str = "$MODEL") -> list[list[str]]:
+def model_argument(plan: Plan, model: str | None = None) -> str:
+    """The model a serve line names: ``model``, else the file's ``[deploy].model``, else ``$MODEL``."""
+    if model is not None:
+        return model
+    return plan.resolved.document.deploy.model or "$MODEL"
+
+
+def serve_commands(plan: Plan, node: int, model: str | None = None) -> list[list[str]]:
     """The argv lists node ``node`` runs: one ``vllm serve`` (one per DP rank with external LB, each with its
     devices), or, for the external_launcher backend, the ``torchrun`` line of that node. ``[cluster.network]``
-    facts (and external LB's devices) come first, as an ``env NAME=value ...`` prefix."""
+    facts (and external LB's devices) come first, as an ``env NAME=value ...`` prefix; ``[deploy].extra_args``
+    last. ``model``: see ``model_argument``."""
     if not 0 <= node < plan.nnodes:
         raise IndexError(f"node {node} is outside 0..{plan.nnodes - 1}")
+    model = model_argument(plan, model)
     doc = plan.resolved.document
+    extra = list(doc.deploy.extra_args)
     p = doc.parallel
     network = [f"{name}={value}" for name, value in plan.network_env(node).items()]
     if p.distributed_executor_backend == "external_launcher":
@@ -92,7 +104,7 @@ def serve_commands(plan: Plan, node: int, model: str = "$MODEL") -> list[list[st
         for i, d in enumerate(node_dp_ranks(plan, node)):
             devices = ",".join(str(row.local_rank) for row in ranks if row.dp == d)
             commands.append(["env", f"CUDA_VISIBLE_DEVICES={devices}", *network, *base,
-                             *layout_flags(node_layout(plan, node, d)), *serve_flags(doc.serve, i)])
+                             *layout_flags(node_layout(plan, node, d)), *serve_flags(doc.serve, i), *extra])
         return commands
     serving = node == 0 or p.data_parallel_hybrid_lb
     argv = [*base, *layout_flags(node_layout(plan, node))]
@@ -100,6 +112,7 @@ def serve_commands(plan: Plan, node: int, model: str = "$MODEL") -> list[list[st
         argv.append("--headless")
     if serving:
         argv += serve_flags(doc.serve)
+    argv += extra
     return [["env", *network, *argv] if network else argv]
 
 
@@ -170,7 +183,7 @@ def serve_warnings(compiled: Compiled) -> list[Issue]:
     return found
 
 
-def vllm_text(plan: Plan, node: int | None = None, model: str = "$MODEL") -> str:
+def vllm_text(plan: Plan, node: int | None = None, model: str | None = None) -> str:
     """``pconf plan --format vllm``: the shell lines of every node (``# node K`` before each when there are
     several), or of one; for external_launcher first the ``LLM(...)`` call the script makes; with the ray
     backend and a ``ray_runtime_env``, first how it reaches Ray (vLLM takes it from the Ray job, not a flag)."""
@@ -197,5 +210,5 @@ def _quote(arg: str) -> str:
     return arg if arg.startswith("$") and arg[1:].replace("_", "").isalnum() else shlex.quote(arg)
 
 
-__all__ = ["FLAG_FIELDS", "changed_settings", "llm_kwargs", "render", "scheduler_flags", "serve_commands",
-           "serve_flags", "setting_flags", "torchrun_command", "vllm_text"]
+__all__ = ["FLAG_FIELDS", "changed_settings", "llm_kwargs", "model_argument", "render", "scheduler_flags",
+           "serve_commands", "serve_flags", "setting_flags", "torchrun_command", "vllm_text"]

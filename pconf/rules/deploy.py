@@ -9,7 +9,7 @@ from __future__ import annotations
 from pconf import deployment
 from pconf.errors import Issue
 from pconf.resolve import ResolvedConfig
-from pconf.rules.registry import rule, rules_by_id
+from pconf.rules.registry import found, rule, rules_by_id
 
 DEPLOY = "pconf: the deployment (vLLM fails at start-up, hangs, or cannot bind)"
 
@@ -71,3 +71,35 @@ def _loopback(r: ResolvedConfig) -> list[Issue]:
 def _node_addresses(r: ResolvedConfig) -> list[Issue]:
     """[cluster.network].node_addresses lists one address per node of the run."""
     return deployment.node_address_issues(r)
+
+
+@rule("deploy.owned_flag", DEPLOY)
+def _owned_flag(r: ResolvedConfig) -> list[Issue]:
+    """[deploy].extra_args sets no flag that pconf writes on the serve lines from the file (a parallel setting of
+    the release, the layout, the addresses, the ports, [serve], async scheduling; their short spellings and
+    abbreviations too), and no --config file, which could set any of them unseen."""
+    out = []
+    for i, arg in enumerate(r.document.deploy.extra_args):
+        flag = deployment.owned_flag(arg, r.profile)
+        if flag is not None:
+            if flag == "--config":
+                out.append(found(("deploy", "extra_args", i), "reads vllm serve's arguments from a file, which "
+                                 "could set the flags pconf writes unseen", "list the arguments in extra_args "
+                                 "instead", arg))
+                continue
+            key = deployment.owned_flags(r.profile)[flag]
+            out.append(found(("deploy", "extra_args", i), f"sets {flag}, which pconf writes from the file",
+                             f"remove it and set {key} instead", arg))
+    return out
+
+
+@rule("deploy.accelerator_count", DEPLOY)
+def _accelerator_count(r: ResolvedConfig) -> Issue | None:
+    """A count in [deploy].accelerator (\"H100:8\") is cluster.devices_per_node: the GPUs each node runs ranks on."""
+    accelerator = r.document.deploy.accelerator
+    devices = r.document.cluster.devices_per_node
+    if accelerator is None or ":" not in accelerator or int(accelerator.rsplit(":", 1)[1]) == devices:
+        return None
+    kind = accelerator.rsplit(":", 1)[0]
+    return found(("deploy", "accelerator"), f"asks for {accelerator.rsplit(':', 1)[1]} per node, but "
+                 f"cluster.devices_per_node is {devices}", f"write \"{kind}:{devices}\" or \"{kind}\"", accelerator)

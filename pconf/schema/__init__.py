@@ -2,6 +2,7 @@
 
 from pconf.schema._field import Deprecated, FieldInfo, FieldShape, ValueCheck, field_info, info, knob, shape
 from pconf.schema.cluster import ClusterFacts, NumaNode, Topology
+from pconf.schema.deploy import DeployConfig
 from pconf.schema.document import LAYER_KEYS, Document
 from pconf.schema.eplb import EPLBConfig
 from pconf.schema.model import ModelSection
@@ -15,6 +16,7 @@ __all__ = [
     "INTERNAL_FIELDS",
     "LAYER_KEYS",
     "ClusterFacts",
+    "DeployConfig",
     "Deprecated",
     "DerivedField",
     "Document",

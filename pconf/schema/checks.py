@@ -173,5 +173,78 @@ IB_HCA = ValueCheck(
     {"network.ifname": "A network interface name (or NCCL_IB_HCA value) is not in the form the variable takes."},
 )
 
+
+
+# -- the [deploy] table ---------------------------------------------------------------------------------------
+
+#: A deployment's name: a Kubernetes DNS label short enough for the names LWS derives from it (pods, services).
+DEPLOY_NAME_PATTERN = r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$"
+#: SkyPilot's accelerator spelling: a type, and optionally ``:count``.
+ACCELERATOR_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*(:[1-9][0-9]{0,3})?$"
+#: An environment variable's name, as POSIX shells and Kubernetes take it.
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _deploy_name(value: str) -> None:
+    import re
+
+    if not re.fullmatch(DEPLOY_NAME_PATTERN, value):
+        raise refusal("deploy.name", "must be lower-case letters, digits and \"-\", start with a letter, end with a "
+                      "letter or digit, and be at most 40 characters", "write e.g. \"llama-405b\"", value)
+
+
+def _accelerator(value: str) -> None:
+    import re
+
+    if not re.fullmatch(ACCELERATOR_PATTERN, value):
+        raise refusal("deploy.accelerator", "must be an accelerator type, optionally with its count per node",
+                      "write e.g. \"H100:8\" or \"A100-80GB\"", value)
+
+
+def _deploy_env(value: dict[str, Any]) -> None:
+    import re
+
+    for name, entry in value.items():
+        if not re.fullmatch(ENV_NAME_PATTERN, name):
+            raise SchemaError([problem((name,), "deploy.env", "is not an environment variable name",
+                                       "use letters, digits and _, not starting with a digit", name)])
+        if not isinstance(entry, str) or "\0" in entry:
+            raise SchemaError([problem((name,), "deploy.env", "must be a string (without NUL characters)",
+                                       "quote the value", entry)])
+
+
+def _extra_args(value: tuple[str, ...]) -> None:
+    for i, arg in enumerate(value):
+        if not arg or "\0" in arg:
+            raise refusal("deploy.extra_args", "must be a non-empty argument without NUL characters",
+                          "remove it, or write the argument", arg, i)
+
+
+DEPLOY_NAME = ValueCheck(
+    _deploy_name,
+    {"pattern": DEPLOY_NAME_PATTERN},
+    "lower-case letters, digits and `-`, starting with a letter, at most 40 characters",
+    {"deploy.name": "`[deploy].name` is not a short Kubernetes DNS label (lower case, digits, `-`, at most 40)."},
+)
+ACCELERATOR = ValueCheck(
+    _accelerator,
+    {"pattern": ACCELERATOR_PATTERN},
+    "an accelerator type as SkyPilot names it, optionally with `:count`, e.g. `H100:8`",
+    {"deploy.accelerator": "`[deploy].accelerator` is not `TYPE` or `TYPE:COUNT`."},
+)
+DEPLOY_ENV = ValueCheck(
+    _deploy_env,
+    {"propertyNames": {"pattern": ENV_NAME_PATTERN}, "additionalProperties": {"type": "string"}},
+    "variable names (letters, digits, `_`) to string values",
+    {"deploy.env": "A `[deploy].env` entry is not an environment variable name, or its value is not a string."},
+)
+EXTRA_ARGS = ValueCheck(
+    _extra_args,
+    {"items": {"type": "string", "minLength": 1}},
+    "vllm serve arguments, appended verbatim",
+    {"deploy.extra_args": "A `[deploy].extra_args` entry is empty or holds a NUL character."},
+)
+
 #: Every value check, for the reference's list of rule ids.
-CHECKS = (NUMA_NODES, CPU_LISTS, NODE_CPUS, GPU_NODES, EPLB_ASYNC_COMMUNICATOR, ADDRESS, ADDRESSES, IFNAME, IB_HCA)
+CHECKS = (NUMA_NODES, CPU_LISTS, NODE_CPUS, GPU_NODES, EPLB_ASYNC_COMMUNICATOR, ADDRESS, ADDRESSES, IFNAME, IB_HCA,
+          DEPLOY_NAME, ACCELERATOR, DEPLOY_ENV, EXTRA_ARGS)

@@ -1,10 +1,11 @@
-"""Document: one whole cluster file after layering — ``parallel``, ``scheduler``, ``cluster``, ``model`` and
-``serve``."""
+"""Document: one whole cluster file after layering — ``parallel``, ``scheduler``, ``cluster``, ``model``,
+``serve`` and ``deploy``."""
 
 import attrs
 
 from pconf.schema._field import knob
 from pconf.schema.cluster import ClusterFacts
+from pconf.schema.deploy import DeployConfig
 from pconf.schema.model import ModelSection
 from pconf.schema.parallel import ParallelConfig
 from pconf.schema.scheduler import SchedulerConfig
@@ -43,4 +44,9 @@ class Document:
     )
     serve: ServeConfig = knob(
         factory=ServeConfig, graph=False, scope="launch", doc="vllm serve's API server: host, port, processes."
+    )
+    deploy: DeployConfig = knob(
+        factory=DeployConfig, graph=False, scope="launch",
+        doc="What the deployment targets (pconf plan --format lws, slurm, skypilot) write beyond the plan: name, "
+        "image, model, replicas, accelerator, environment, extra vllm serve arguments.",
     )
