@@ -17,7 +17,8 @@ import attrs
 
 from pconf.errors import MISSING, Issue, LoadError, Location, RuleError, did_you_mean, issue_order, show_value
 from pconf.keypath import KeyPath, format_path, parse_dotted
-from pconf.load import Layer, load_layers, locate
+from pconf.load import Layer, load_layers
+from pconf.load.compiled import take_compiled
 from pconf.load.model import find_cached_config, read_model_config
 from pconf.load.overrides import overrides_layer
 from pconf.merge import Merged, Setting, merge
@@ -26,6 +27,7 @@ from pconf.resolve import ResolvedConfig, platform_custom_all_reduce, read_env, 
 from pconf.rules import check_all
 from pconf.schema import DERIVED_FIELDS, DeployConfig, Document, ModelSection
 from pconf.structure import structure
+from pconf.target import target_layers
 from pconf.tree import leaf_paths, plain
 from pconf.versions import PROFILES
 
@@ -253,8 +255,8 @@ def compile_files(
     ``vllm_version``: the vLLM release to compile for, over the files' ``vllm_version`` (``--vllm-version``).
     ``model_config``: a config.json (or model directory) to check the layout against, as ``[model] config``
     (``--model-config``; relative to the working directory), over the files' and under the ``--set`` overrides.
-    ``target``: compile for a deployment target (``TARGETS``) that supplies the head node's address when it runs
-    (see ``target_layer``).
+    ``target``: compile for a deployment target (``pconf.target.TARGETS``) that supplies the head node's address
+    when it runs (``pconf.target``).
     """
     layers = _with_probe(load_layers(paths, overrides, stdin_format), probe_topology)
     if model_config is not None:
@@ -351,56 +353,19 @@ def compile_dict(
     return _compile([*layers, *_version_layer(vllm_version)], env, model, target)
 
 
-# -- deployment targets --------------------------------------------------------------------------------------------
-
-#: The deployment targets (``pconf plan --format``): each starts every node itself and knows the head node's address
-#: only when it runs.
-TARGETS = ("lws", "slurm", "skypilot")
-#: The head node's address in a configuration compiled for a target: a name that never resolves (RFC 2606's
-#: ``.invalid``), which the target's script replaces with the address it finds at run time.
-TARGET_HEAD = "pconf-head.invalid"
-#: The keys that fix an address a target supplies (refused when compiling for one).
-TARGET_ADDRESS_KEYS: tuple[KeyPath, ...] = (("parallel", "master_addr"), ("parallel", "data_parallel_master_ip"),
-                                            ("cluster", "network", "node_addresses"))
-
-
-def target_layer(target: str) -> Layer:
-    """What a deployment target supplies: the head node's address as ``master_addr`` and
-    ``data_parallel_master_ip`` (``TARGET_HEAD``, located ``target:<name>``), so a file meant for a target needs
-    none and the rendezvous rules check the deployment the target starts."""
-    where = Location.target(target)
-    data = {"parallel": {"master_addr": TARGET_HEAD, "data_parallel_master_ip": TARGET_HEAD}}
-    return Layer(f"target:{target}", data, dict.fromkeys(TARGET_ADDRESS_KEYS[:2], where), (), where)
-
-
-def fixed_addresses(merged: Merged, target: str) -> list[Issue]:
-    """The addresses the files (or ``--set``) fix that ``target`` supplies itself (``target.fixed_address``)."""
-    issues = []
-    for path in TARGET_ADDRESS_KEYS:
-        chain = merged.chains.get(path)
-        if not chain or chain[-1].is_reset:
-            continue
-        what = "the nodes' addresses" if path[-1] == "node_addresses" else "the head node's address"
-        issues.append(Issue(path, chain[-1].where, "target.fixed_address", f"is fixed, but the {target} target "
-                            f"supplies {what} when it runs (the cluster manager places the nodes)",
-                            "remove the key from the file meant for a deployment target (or reset it: --set "
-                            f"~{format_path(path)})", chain[-1].value))
-    return issues
-
-
 def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None, model: ModelFacts | None = None,
              target: str | None = None) -> Compiled:
-    """Compile layers (for a deployment ``target``: see ``target_layer``); a layer that is a compiled document
-    (``graph_hash`` at its top) has its compiled values taken out and checked against what it compiles to (see
-    ``take_compiled``)."""
+    """Compile layers (for a deployment ``target``: ``pconf.target``); a layer that is a compiled document
+    (``graph_hash`` at its top) has its compiled values taken out (``pconf.load.compiled``) and checked against
+    what it compiles to."""
     layers = list(layers)
     statements: list[tuple[int, dict[KeyPath, tuple[Any, Location]]]] = []
     for i, layer in enumerate(layers):
-        stated = take_compiled(layer)
+        stated = take_compiled(layer, tuple(DERIVED_FIELDS))
         if stated is not None:
             layers[i], values = stated
             statements.append((i, values))
-    compiled = _compile_layers(_for_target(layers, env, target) if target else layers, env, model, target)
+    compiled = _compile_layers(target_layers(layers, env, target) if target else layers, env, model, target)
     issues: list[Issue] = []
     for i, values in statements:
         # What the compiled document says is checked against what it (with the files it extends) compiles to;
@@ -410,46 +375,6 @@ def _compile(layers: Sequence[Layer], env: Mapping[str, object] | None, model: M
     if issues:
         raise RuleError(sorted(issues, key=issue_order))
     return compiled
-
-
-#: The top-level keys of a compiled document (``pconf compile``'s output) besides the input sections.
-COMPILED_KEYS = ("graph_hash", "derived", "sources")
-#: The keys of a compiled document's ``model`` table that are not inputs: derived from the facts (``is_moe``,
-#: ``use_mla``) or read from the config.json with them (``model_type``, ``config``: the file they were read from).
-COMPILED_MODEL_KEYS = ("config", "model_type", "is_moe", "use_mla")
-
-
-def take_compiled(layer: Layer) -> tuple[Layer, dict[KeyPath, tuple[Any, Location]]] | None:
-    """A compiled document (what ``pconf compile`` prints, recognised by its top-level ``graph_hash``) as a layer
-    of its inputs, and the compiled values it states, each with where: ``graph_hash``, ``derived``, the derived
-    fields of ``parallel`` and the model's derived facts, to be checked (``check_compiled``). ``sources`` (the
-    provenance of the compile that printed it) and the model's ``config`` and ``model_type`` are read as comments:
-    the model's facts are written out, so its config.json is not read again. None for a layer that is not a
-    compiled document."""
-    data = layer.data
-    if "graph_hash" not in data:
-        return None
-    values: dict[KeyPath, tuple[Any, Location]] = {}
-    rest = {k: v for k, v in data.items() if k not in COMPILED_KEYS}
-
-    def take(path: KeyPath, value: Any) -> None:
-        values[path] = (value, locate(layer.where, path, layer.fallback))
-
-    take(("graph_hash",), data["graph_hash"])
-    derived = data.get("derived", {})
-    if isinstance(derived, dict):
-        for name, value in derived.items():
-            take(("derived", name), value)
-    else:
-        take(("derived",), derived)
-    for section, names in (("parallel", tuple(DERIVED_FIELDS)), ("model", COMPILED_MODEL_KEYS)):
-        table = rest.get(section)
-        if isinstance(table, dict) and any(name in table for name in names):
-            rest[section] = {k: v for k, v in table.items() if k not in names}
-            for name in names:
-                if name in table and name not in ("config", "model_type"):  # those two: read as comments
-                    take((section, name), table[name])
-    return Layer(layer.name, rest, layer.where, layer.resets, layer.origin), values
 
 
 def check_compiled(compiled: Compiled, values: Mapping[KeyPath, tuple[Any, Location]]) -> list[Issue]:
@@ -474,20 +399,6 @@ def check_compiled(compiled: Compiled, values: Mapping[KeyPath, tuple[Any, Locat
 def _same(a: Any, b: Any) -> bool:
     """Equal as documents say it (``true`` is not ``1``; a tuple is a list)."""
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
-
-
-def _for_target(layers: list[Layer], env: Mapping[str, object] | None, target: str) -> list[Layer]:
-    """The layers with what ``target`` supplies (``target_layer``); a ConfigError where the files fix it."""
-    if target not in TARGETS:
-        raise ValueError(f"unknown deployment target {target!r} (one of {', '.join(TARGETS)})")
-    if env is not None:
-        raise LoadError([Issue((), Location.argument("--vllm-env"), "target.vllm_env", "a deployment target "
-                               "compiles the files declaratively: vLLM's variables are the target's to set",
-                               "leave out --vllm-env")])
-    fixed = fixed_addresses(merge(layers), target)
-    if fixed:
-        raise RuleError(fixed)
-    return [*layers, target_layer(target)]
 
 
 def _compile_layers(layers: Sequence[Layer], env: Mapping[str, object] | None,
@@ -580,5 +491,5 @@ def _model_source(model: ModelFacts, merged: Merged, key: str) -> str:
     return "default"
 
 
-__all__ = ["TARGETS", "TARGET_HEAD", "Compiled", "Explanation", "compile_dict", "compile_files", "fixed_addresses",
-           "model_from_file", "plan_files", "read_model", "target_layer", "topology_layer"]
+__all__ = ["Compiled", "Explanation", "compile_dict", "compile_files", "model_from_file", "plan_files", "read_model",
+           "topology_layer"]

@@ -24,10 +24,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pconf.compile import TARGET_HEAD, compile_dict, compile_files
+from pconf.compile import compile_dict, compile_files
 from pconf.emit import PLAN_FORMATS, target_text
 from pconf.emit.launch_script import branches, node_commands, node_script
 from pconf.errors import ConfigError
+from pconf.target import TARGET_HEAD
 from tests.deploy_harness import (
     HEAD,
     ROOT,
@@ -356,7 +357,7 @@ class TestSkyPilot:
             try:
                 import sky  # type: ignore[import-not-found]  # noqa: F401  (the optional deploy-test extra)
             except ImportError:
-                pytest.skip("SkyPilot is not installed (pip install 'pconf[deploy-test]', or set "
+                pytest.skip("SkyPilot is not installed (pip install 'pconf-vllm[deploy-test]', or set "
                             "PCONF_SKYPILOT_PYTHON to an interpreter that has it)")
             python = sys.executable
         done = subprocess.run([python, "-c", loader, str(task_file)], check=False, capture_output=True, text=True,

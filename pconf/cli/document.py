@@ -39,7 +39,7 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _validate_parser(p: argparse.ArgumentParser) -> None:
-    from pconf.compile import TARGETS
+    from pconf.target import TARGETS
 
     inputs(p)
     p.add_argument("--format", choices=("text", "json", "github"), default="text",

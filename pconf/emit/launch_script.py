@@ -26,10 +26,11 @@ import shlex
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from pconf.compile import TARGET_HEAD, Compiled
+from pconf.compile import Compiled
 from pconf.emit.vllm import model_argument, serve_commands
 from pconf.errors import DEFAULT, Issue, Location, RuleError
 from pconf.keypath import KeyPath
+from pconf.target import TARGET_HEAD
 
 if TYPE_CHECKING:
     from pconf.plan import Plan
