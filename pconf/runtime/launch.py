@@ -80,7 +80,7 @@ def rank_command(options: LaunchOptions) -> list[str]:
 def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
     """Run node ``options.node``'s ranks to completion; return the exit code (see the module docstring)."""
     from pconf.runtime.store import HOSTED_ENV, connect_store_client, host_store, joined
-    from pconf.runtime.verify import join_keys
+    from pconf.runtime.verify import JOIN_KEY, arrivals
     from pconf.runtime.worker import REPORT_KEY, report_timings
 
     ranks = plan.node_ranks(options.node)
@@ -94,7 +94,7 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
     base_env.update(_gloo_interface(plan, base_env))
     children: list[RankProcess] = []
     stop = _forward_signals(children)  # before the first child exists: a signal never finds us unprepared
-    keys = join_keys(plan.world_size)
+    keys = {r: JOIN_KEY.format(rank=r) for r in ranks}  # this node's ranks' join records
     start = time.monotonic()
     deadline = start + options.timeout
     last_status, last_count = 0.0, -1
@@ -121,12 +121,16 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
                       f"{rank_span(running)}", file=out, flush=True)
                 return EXIT_TIMEOUT
             if not options.quiet and now - last_status >= STATUS_EVERY:
-                present = joined(store, keys)
-                if len(present) < plan.world_size and (len(present) != last_count or now - last_status >= 10):
-                    missing = [r for r in range(plan.world_size) if r not in set(present)]
-                    say(f"waiting: {len(present)}/{plan.world_size} ranks joined; missing {rank_span(missing)}; "
-                        f"{deadline - now:.0f} s left")
-                    last_count = len(present)
+                # The world's count is one counter; only this node's ranks are looked up one by one.
+                present = arrivals(store)
+                if present < plan.world_size and (present != last_count or now - last_status >= 10):
+                    here = set(joined(store, keys))
+                    missing = [r for r in ranks if r not in here]
+                    elsewhere = plan.world_size - present - len(missing)
+                    say(f"waiting: {present}/{plan.world_size} ranks joined; missing {rank_span(missing)}"
+                        + (f" here and {elsewhere} on other nodes" if elsewhere > 0 else "")
+                        + f"; {deadline - now:.0f} s left")
+                    last_count = present
                 last_status = now
             time.sleep(0.05)
     finally:
