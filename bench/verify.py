@@ -12,6 +12,11 @@ threads to the last one finishing. Prints the median of each side and the ratio 
 With ``--mismatch``, one more round per N where the last rank compiled another graph: the time until every
 rank has raised GraphMismatch, and a check that every rank's message names that rank and the factor.
 
+The rank threads hand the GIL over when they block on the store; Python's default forced switch every 5 ms makes
+4,096 runnable threads measure the scheduler (identical rounds differ tenfold), so the interval is set to 1 s
+for both sides (``--switch-interval 0.005`` for Python's default). Connecting 4,096 clients can take a while:
+torch looks the peer's name up for its log, and a slow resolver stalls a connect now and then.
+
     python bench/verify.py [--sizes 256,1024,4096] [--rounds N] [--mismatch]
 """
 
