@@ -39,28 +39,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-#: Commands that run for long (the ranks they start, their checks): the garbage collector stays on for them.
-LONG_RUNNING = frozenset({"launch", "doctor"})
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line (``sys.argv`` without ``argv``: as the program); return the exit code.
 
-    Commands other than ``LONG_RUNNING`` run with the cyclic garbage collector off: their start-up creates the
-    classes and tables of every stage, which live as long as the process, and the collector would only walk them
-    again and again; what a command makes and drops is freed by reference counting. Run as the program, the
-    collector stays off to the end, which spares the interpreter's last walk over every object at exit (together
-    some 10% of ``pconf hash``); called with ``argv`` (tests, an embedding program), it is turned back on."""
+    Run as the program, the cyclic garbage collector is turned off once the command is done: the process ends
+    then, and the interpreter's last collection would only walk every object the command's start-up made (the
+    classes and tables of every stage) -- some ms of ``pconf hash``. Called with ``argv`` (tests, an embedding
+    program), nothing changes."""
     program = argv is None
-    argv = list(sys.argv[1:] if argv is None else argv)
-    collecting = gc.isenabled()
-    if argv[:1] and argv[0] not in LONG_RUNNING:
-        gc.disable()
     try:
-        return _main(argv)
+        return _main(list(sys.argv[1:] if argv is None else argv))
     finally:
-        if collecting and not program:
-            gc.enable()
+        if program:
+            gc.disable()
 
 
 def _main(argv: list[str]) -> int:

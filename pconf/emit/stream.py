@@ -174,7 +174,27 @@ def _json_group(indent: str, inner: str, group: list[int]) -> str:
 
 
 def _json_table(indent: str, level: int, table: dict[str, Any]) -> str:
-    return indent + json.dumps(table, indent=2, ensure_ascii=False).replace("\n", "\n" + "  " * level)
+    return indent + _json_plain(table, level)
+
+
+def _json_plain(value: Any, level: int) -> str:
+    """``value`` as json.dumps(indent=2) spells it ``level`` levels deep, laid out here and each scalar spelt by
+    json (json's own indented encoder makes a knot of closures per call: garbage for the collector, which the
+    command runs without; see ``pconf.cli.main``)."""
+    if isinstance(value, dict) and all(type(k) is str for k in value):
+        if not value:
+            return "{}"
+        inner = "  " * (level + 1)
+        return "{\n" + ",\n".join(f"{inner}{json.dumps(k, ensure_ascii=False)}: {_json_plain(v, level + 1)}"
+                                  for k, v in value.items()) + "\n" + "  " * level + "}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        inner = "  " * (level + 1)
+        return "[\n" + ",\n".join(inner + _json_plain(v, level + 1) for v in value) + "\n" + "  " * level + "]"
+    if value is None or isinstance(value, str | int | float):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + "  " * level)
 
 
 # -- YAML ---------------------------------------------------------------------------------------------------
@@ -245,7 +265,11 @@ def _yaml_table(above: tuple[str, ...], table: dict[str, Any]) -> str:
     indent = "  " * (len(above) - 1)
     lines = []
     for i, (k, v) in enumerate(table.items()):
-        lines.append(f"{indent}{'- ' if i == 0 else '  '}{_yaml_item_value(above, k, _hashable(v))}")
+        if v is None or type(v) is int:  # spelt the same everywhere (a key of the plan is a plain word)
+            text = f"{k}: {'null' if v is None else v}\n"
+        else:
+            text = _yaml_item_value(above, k, _hashable(v))
+        lines.append(f"{indent}{'- ' if i == 0 else '  '}{text}")
     return "".join(lines) if lines else f"{indent}- {{}}\n"
 
 
