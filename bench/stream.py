@@ -8,9 +8,10 @@ For N = 4,096 and 65,536 ranks (TP=8, DP=N/8, EP on, 64 ranks per node) it runs,
 Each run's wall time, the time until its first line arrives on the pipe, and its peak memory (the child's
 ``ru_maxrss``) are medians of ``--runs`` runs. Targets: every streamed format within 3x the time of
 ``--format json`` for the same plan, its first line within a second, its peak memory within 1.25x json's (the
-same whatever the format).
+same whatever the format). With ``--numa``, plans whose every rank has a NUMA binding (8 GPUs per node on two
+sockets), the section of a plan that costs the most to make.
 
-    python bench/stream.py [--sizes 4096,65536] [--runs N]
+    python bench/stream.py [--sizes 4096,65536] [--runs N] [--numa]
 """
 
 from __future__ import annotations
@@ -30,13 +31,19 @@ WHOLE = ("import sys; import pconf; from pconf.emit.document import render; "
          "sys.stdout.write(render(pconf.plan_files([sys.argv[1]]).to_dict(), sys.argv[2]))")
 
 
-def write_config(directory: Path, n: int) -> Path:
-    dp, nnodes = n // TP, max(1, n // PER_NODE)
+def write_config(directory: Path, n: int, numa: bool) -> Path:
+    """TP=8, DP=N/8, EP on, 64 ranks per node; with ``numa``, 8 per node (two sockets) and every rank bound."""
+    per_node = TP if numa else PER_NODE
+    dp, nnodes = n // TP, max(1, n // per_node)
     path = directory / f"plan{n}.toml"
-    path.write_text(f"[parallel]\ntensor_parallel_size = {TP}\ndata_parallel_size = {dp}\n"
-                    f"enable_expert_parallel = true\nnnodes = {nnodes}\ndata_parallel_size_local = {dp // nnodes}\n"
-                    "master_port = 29500\ndata_parallel_master_port = 29600\n\n"
-                    f"[cluster]\ndevices_per_node = {PER_NODE}\n")
+    text = (f"[parallel]\ntensor_parallel_size = {TP}\ndata_parallel_size = {dp}\nenable_expert_parallel = true\n"
+            f"nnodes = {nnodes}\ndata_parallel_size_local = {dp // nnodes}\nmaster_port = 29500\n"
+            f"data_parallel_master_port = 29600\n" + ("numa_bind = true\n" if numa else "")
+            + f"\n[cluster]\ndevices_per_node = {per_node}\n")
+    if numa:
+        text += ("\n[cluster.topology]\ngpus = [0, 0, 0, 0, 1, 1, 1, 1]\n\n[[cluster.topology.nodes]]\nid = 0\n"
+                 'cpus = "0-31,64-95"\n\n[[cluster.topology.nodes]]\nid = 1\ncpus = "32-63,96-127"\n')
+    path.write_text(text)
     return path
 
 
@@ -62,12 +69,13 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="4096,65536")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--numa", action="store_true", help="plans with numa_bind: a NUMA binding per rank")
     args = parser.parse_args()
     pconf = [sys.executable, "-m", "pconf", "plan"]
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
         for n in map(int, args.sizes.split(",")):
-            config = str(write_config(Path(tmp), n))
+            config = str(write_config(Path(tmp), n, args.numa))
             runs: dict[str, list[str]] = {f: [*pconf, config, "--format", f] for f in FORMATS}
             runs["env (--rank)"] = [*pconf, config, "--format", "env", "--rank", str(n - 1)]
             for fmt in ("json", "yaml", "toml"):
