@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import difflib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -243,6 +242,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     same_letters = [c for c in options if c.lower() == word.lower() and c != word]
     if same_letters:
         return f"did you mean `{same_letters[0]}`? (names are case-sensitive)"
+    import difflib
+
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else ""
 

@@ -20,7 +20,6 @@ import functools
 import json
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import xxhash
@@ -44,11 +43,11 @@ def _factors(profile: Profile) -> _Factors:
     """A release's factors, built once from the field metadata: every field present in the release whose metadata
     says ``graph=True`` (nested tables field by field), ``world_size``, and the release's constant factors."""
     paths = {"world_size": "world_size"}
-    for path, meta in profile.fields().items():
-        if meta.graph and path.startswith("parallel.") and path.count(".") in (1, 2):
-            name = path.removeprefix("parallel.")
-            if not any(other.startswith(path + ".") for other in profile.fields()):  # a table: its keys count
-                paths[name] = path
+    fields = profile.fields()
+    tables = {path.rpartition(".")[0] for path in fields}  # a table's own entry is not a factor: its keys are
+    for path, meta in fields.items():
+        if meta.graph and path.startswith("parallel.") and path.count(".") in (1, 2) and path not in tables:
+            paths[path.removeprefix("parallel.")] = path
     constants = dict(profile.constant_factors)
     names = tuple(sorted([*paths, *constants]))
     getter = operator.attrgetter(*(paths[n] for n in names if n in paths))
@@ -102,10 +101,10 @@ class Factor(NamedTuple):
         return xxhash.xxh3_64_hexdigest(self.line.encode("ascii"))
 
 
-@dataclass(frozen=True, slots=True)
-class GraphHash:
+class GraphHash(NamedTuple):
     """The graph hash of a resolved configuration, the release it was taken for, and the factor values it covers
-    (in ``names`` order)."""
+    (in ``names`` order). (This module's records are NamedTuples: made at every start-up, they cost a fifth of a
+    dataclass to define.)"""
 
     scheme: str
     hexdigest: str
@@ -133,8 +132,7 @@ def graph_hash(resolved: ResolvedConfig) -> GraphHash:
     return GraphHash(SCHEME, digest, values, resolved.profile.name, factors.names)
 
 
-@dataclass(frozen=True, slots=True)
-class FactorChange:
+class FactorChange(NamedTuple):
     """A factor whose value differs between two hashes (``MISSING`` stands for absent)."""
 
     name: str
@@ -173,8 +171,7 @@ def lock_dict(gh: GraphHash) -> dict[str, object]:
     return {"scheme": gh.scheme, "vllm_version": gh.vllm_version, "graph_hash": str(gh), "factors": gh.values()}
 
 
-@dataclass(frozen=True, slots=True)
-class LockCheck:
+class LockCheck(NamedTuple):
     """The result of comparing a graph hash with a lock."""
 
     locked_scheme: str

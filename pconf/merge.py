@@ -11,16 +11,14 @@ Precedence, lowest first: defaults < each file's ``extends`` files (in order, de
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pconf.errors import DEFAULT, MISSING, Location
 from pconf.keypath import KeyPath
 from pconf.load import Layer, locate
 
 
-@dataclass(frozen=True, slots=True)
-class Setting:
+class Setting(NamedTuple):
     """One layer's word on a key: where it was written and the value it gave (MISSING for a reset)."""
 
     where: Location
@@ -31,8 +29,7 @@ class Setting:
         return self.value is MISSING
 
 
-@dataclass(frozen=True, slots=True)
-class Merged:
+class Merged(NamedTuple):
     """The merged raw tree and, per key path, the settings that led to it (last one wins)."""
 
     tree: dict[str, Any]

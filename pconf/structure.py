@@ -1,10 +1,14 @@
-"""Raw merged tree -> Document, through one cattrs Converter with strict, metadata-driven field hooks.
+"""Raw merged tree -> Document, through one structurer with strict, metadata-driven field hooks.
 
 Types are strict on purpose: TOML and YAML already type every value, so ``true`` is not 1, ``"2"`` is not 2
 and ``2.0`` is not 2 (pydantic, and so vLLM, would coerce all three). Each field's hook checks the type,
-then the bounds, choices and extra checks named in its ``FieldInfo``; cattrs collects every failure of a
-document (``detailed_validation``), and unknown keys are refused (``forbid_extra_keys``). The failures are
-turned into Issues with the key path and the file:line that set the value.
+then the bounds, choices and extra checks named in its ``FieldInfo``; the structurer walks every table of the
+document, collects every failure (with the key path it happened at), and refuses unknown keys. The failures
+are turned into Issues with the key path and the file:line that set the value.
+
+The structurer is a loop over each class's fields and their hooks, built once per release: what a generated
+converter (cattrs, which pconf used before) would add is code generation and its import at every start-up
+(``pconf hash`` must start fast), for no check the hooks do not already make.
 """
 
 from __future__ import annotations
@@ -19,15 +23,6 @@ from dataclasses import replace
 from typing import Any, Literal
 
 import attrs
-import cattrs
-from cattrs.errors import (
-    BaseValidationError,
-    ClassValidationError,
-    ForbiddenExtraKeysError,
-    IterableValidationError,
-    IterableValidationNote,
-)
-from cattrs.gen import make_dict_structure_fn, override
 
 from pconf.cpulist import MAX_NAMED_CPUS, cpu_count
 from pconf.errors import Issue, SchemaError, did_you_mean, issue_order, problem, refusal
@@ -71,9 +66,9 @@ def structure(merged: Merged) -> Document:
     profile = target_profile(tree)
     issues = [*_layout_issues(tree, merged), *_reset_issues(merged, profile)]
     try:
-        document: Document = make_converter(profile).structure(_without_reported(tree), Document)
-    except ClassValidationError as exc:
-        _collect(exc, (), merged, issues)
+        document: Document = make_structurer(profile).structure(_without_reported(tree), Document)
+    except Invalid as exc:
+        issues.extend(_issues(exc.failures, merged))
         document = Document()
     else:
         document = _with_profile_defaults(document, tree, profile, "")
@@ -108,19 +103,65 @@ def target_profile(tree: dict[str, Any]) -> Profile:
     return found or PROFILES[DEFAULT]
 
 
+#: A hook: the raw value (and the field's type, unused) to the structured value; a refusal is a SchemaError.
+Hook = Callable[[Any, Any], Any]
+
+
+class Invalid(Exception):
+    """A table (or a list of tables) that did not structure: each failure with the key path below the table it
+    happened at (a SchemaError of a hook, UNKNOWN for a key not in the format, REQUIRED for a missing one)."""
+
+    def __init__(self, failures: list[tuple[KeyPath, BaseException]]) -> None:
+        super().__init__(f"{len(failures)} failures")
+        self.failures = failures
+
+
+class _Unknown(Exception):
+    """A key the table does not have."""
+
+
+class _Required(Exception):
+    """A key without a default that the table does not set."""
+
+
+class Structurer:
+    """The strict structurer of one release: for each table class, its fields in order with their hooks."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.fields: dict[type[Any], tuple[tuple[str, str, bool, Hook], ...]] = {}
+        self.names: dict[type[Any], frozenset[str]] = {}
+        for cls, prefix in class_paths().items():
+            fields = attrs.fields(cls)
+            self.fields[cls] = tuple((a.name, a.alias, a.default is attrs.NOTHING,
+                                      _field_hook(a, self, profile, prefix + a.name)) for a in fields)
+            self.names[cls] = frozenset(a.name for a in fields)
+
+    def structure(self, value: dict[str, Any], cls: type[Any]) -> Any:
+        """``value`` (a table) as an instance of ``cls``; Invalid listing every failure, keys in field order and
+        then the unknown keys."""
+        failures: list[tuple[KeyPath, BaseException]] = []
+        kwargs: dict[str, Any] = {}
+        for name, alias, required, hook in self.fields[cls]:
+            if name in value:
+                try:
+                    kwargs[alias] = hook(value[name], None)
+                except SchemaError as exc:
+                    failures.append(((name,), exc))
+                except Invalid as exc:  # a table below: its failures, under this key
+                    failures += [((name, *path), found) for path, found in exc.failures]
+            elif required:
+                failures.append(((name,), _Required()))
+        failures += [((key,), _Unknown()) for key in sorted(value.keys() - self.names[cls], key=str)]
+        if failures:
+            raise Invalid(failures)
+        return cls(**kwargs)
+
+
 @functools.cache
-def make_converter(profile: Profile | None = None) -> cattrs.Converter:
-    """The converter of one release (the default one without ``profile``): strict hooks per field from that
+def make_structurer(profile: Profile | None = None) -> Structurer:
+    """The structurer of one release (the default one without ``profile``): strict hooks per field from that
     release's field facts, all errors collected, unknown keys refused."""
-    profile = profile or PROFILES[DEFAULT]
-    converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
-    for cls, prefix in class_paths().items():
-        hooks: dict[str, Any] = {a.name: override(struct_hook=_field_hook(a, converter, profile, prefix + a.name))
-                                 for a in attrs.fields(cls)}
-        converter.register_structure_hook(
-            cls, make_dict_structure_fn(cls, converter, _cattrs_forbid_extra_keys=True, **hooks)
-        )
-    return converter
+    return Structurer(profile or PROFILES[DEFAULT])
 
 
 def _with_profile_defaults(obj: Any, raw: Any, profile: Profile, prefix: str) -> Any:
@@ -144,8 +185,7 @@ def _with_profile_defaults(obj: Any, raw: Any, profile: Profile, prefix: str) ->
 # -- field hooks ------------------------------------------------------------------------------------------
 
 
-def _field_hook(a: attrs.Attribute[Any], converter: cattrs.Converter, profile: Profile,
-                path: str) -> Callable[[Any, Any], Any]:
+def _field_hook(a: attrs.Attribute[Any], structurer: Structurer, profile: Profile, path: str) -> Hook:
     """Build the strict hook of one field from its annotation and its facts in ``profile``."""
     meta = profile.info(a, path)
     if path == "vllm_version":
@@ -162,14 +202,14 @@ def _field_hook(a: attrs.Attribute[Any], converter: cattrs.Converter, profile: P
                 return None
             if not isinstance(value, dict):
                 raise refusal("schema.type", "must be a table", f"write [{a.name}] with its keys", value)
-            structured = converter.structure(value, nested)
+            structured = structurer.structure(value, nested)
             if meta.check is not None:  # a check across the table's keys (the release's own validator)
                 meta.check.run(structured)
             return structured
 
         return structure_table
     if table is not None:
-        return functools.partial(_structure_table_list, cls=table, converter=converter)
+        return functools.partial(_structure_table_list, cls=table, structurer=structurer)
     check_type = _type_check(base, meta)
     extra = meta.check.run if meta.check else None
 
@@ -290,26 +330,25 @@ def _strict_list(value: Any, item: Callable[[Any], Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-def _structure_table_list(value: Any, _: Any, cls: type[Any], converter: cattrs.Converter) -> tuple[Any, ...]:
+def _structure_table_list(value: Any, _: Any, cls: type[Any], structurer: Structurer) -> tuple[Any, ...]:
     """A list of tables (``nodes = [{ id = 0, cpus = "0-3" }, ...]``): every element structured strictly, every
     element's problems reported with its index."""
     if not isinstance(value, list):
         raise refusal("schema.type", "must be a list of tables", "write [{ key = value, ... }, ...]", value)
     _check_length(value)
     out: list[Any] = []
-    errors: list[Exception] = []
+    failures: list[tuple[KeyPath, BaseException]] = []
     for i, element in enumerate(value):
         if not isinstance(element, dict):
-            errors.append(SchemaError([problem((i,), "schema.type", "must be a table", "write { key = value, ... }",
-                                               element)]))
+            failures.append(((), SchemaError([problem((i,), "schema.type", "must be a table",
+                                                      "write { key = value, ... }", element)])))
             continue
         try:
-            out.append(converter.structure(element, cls))
-        except ClassValidationError as exc:
-            exc.__notes__ = [*getattr(exc, "__notes__", []), IterableValidationNote(f"element {i}", i, cls)]
-            errors.append(exc)
-    if errors:
-        raise IterableValidationError("invalid list of tables", errors, tuple)
+            out.append(structurer.structure(element, cls))
+        except Invalid as exc:
+            failures += [((i, *path), found) for path, found in exc.failures]
+    if failures:
+        raise Invalid(failures)
     return tuple(out)
 
 
@@ -418,25 +457,20 @@ def _without_reported(tree: dict[str, Any]) -> dict[str, Any]:
     return {**tree, "parallel": cleaned}
 
 
-def _collect(exc: BaseException, path: KeyPath, merged: Merged, issues: list[Issue]) -> None:
-    """Walk cattrs' error tree and append one Issue per failure."""
-    for sub in getattr(exc, "exceptions", ()):
-        notes = getattr(sub, "__notes__", [])
-        name = next((getattr(n, "name", None) for n in notes if getattr(n, "name", None)), None)
-        index = next((n.index for n in notes if isinstance(n, IterableValidationNote)), None)
-        here = (*path, name) if name else (*path, index) if isinstance(index, int) else path
-        if isinstance(sub, BaseValidationError):  # a nested table, or a list of tables
-            _collect(sub, here, merged, issues)
-        elif isinstance(sub, ForbiddenExtraKeysError):
-            for key in sorted(sub.extra_fields):  # "did you mean" for the first ones: 50,000 keys answer in ms
-                issues.append(_unknown_key((*here, key), merged, suggest=len(issues) < MAX_SUGGESTIONS))
-        elif isinstance(sub, SchemaError):  # a hook's refusal: place each issue at the field (and list index)
-            issues.extend(found.placed(merged.where((*here, *found.path)), here) for found in sub.issues)
-        elif isinstance(sub, KeyError) and name:  # a required key (a topology node's id or cpus) is missing
+def _issues(failures: list[tuple[KeyPath, BaseException]], merged: Merged) -> list[Issue]:
+    """One Issue per failure, placed at the file:line that set the key (a hook's refusal at its field, below it
+    for a list index)."""
+    issues: list[Issue] = []
+    for here, failure in failures:
+        if isinstance(failure, SchemaError):
+            issues.extend(found.placed(merged.where((*here, *found.path)), here) for found in failure.issues)
+        elif isinstance(failure, _Unknown):  # "did you mean" for the first ones: 50,000 keys answer in ms
+            issues.append(_unknown_key(here, merged, suggest=len(issues) < MAX_SUGGESTIONS))
+        else:  # _Required: a required key (a topology node's id or cpus) is missing
+            name = here[-1]
             issues.append(Issue(here, merged.where(here), "schema.required", f"`{name}` is required",
                                 f"add {name} = ... to this table"))
-        else:  # no hook raises anything else: an exception here is a bug, not the user's to fix
-            raise sub
+    return issues
 
 
 def _unknown_key(path: KeyPath, merged: Merged, suggest: bool = True) -> Issue:
@@ -477,4 +511,4 @@ def _table_at(path: KeyPath) -> type[Any] | None:
     return cls
 
 
-__all__ = ["FIELD_RULES", "make_converter", "structure"]
+__all__ = ["FIELD_RULES", "Invalid", "Structurer", "make_structurer", "structure"]

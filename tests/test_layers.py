@@ -83,7 +83,6 @@ ALLOWED: dict[str, set[str]] = {
 
 #: third-party library -> the only pconf modules that may import it.
 OWNERS: dict[str, set[str]] = {
-    "cattrs": {"structure"},
     "tomllib": {"load"},
     "tomli": {"load"},
     "yaml": {"load", "emit"},

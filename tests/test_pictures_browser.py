@@ -82,7 +82,7 @@ def big_plan() -> Plan:
     """512 ranks on 8 nodes of 64: TP=8, DP=64, EP (the small scale: cells with rank numbers)."""
     return pconf.compile_dict({"parallel": {"tensor_parallel_size": 8, "data_parallel_size": 64,
                                             "enable_expert_parallel": True, "nnodes": 8,
-                                            "data_parallel_size_local": 8},
+                                            "data_parallel_size_local": 8, "master_addr": "10.0.0.1"},
                                "cluster": {"devices_per_node": 64}}).plan()
 
 

@@ -15,11 +15,11 @@ and faults too); 130 interrupted (Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import shlex
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 
 from pconf.cli.common import EXIT_BUG, EXIT_CONFIG, EXIT_FAULT, EXIT_INTERRUPTED, EXIT_OK, print_issues, usage
@@ -46,7 +46,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
+    """Run the command line (``sys.argv`` without ``argv``: as the program); return the exit code.
+
+    Run as the program, the cyclic garbage collector is turned off once the command is done: the process ends
+    then, and the interpreter's last collection would only walk every object the command's start-up made (the
+    classes and tables of every stage) -- some ms of ``pconf hash``. Called with ``argv`` (tests, an embedding
+    program), nothing changes."""
+    program = argv is None
     try:
         return _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:  # Ctrl-C: one line, the shell's code for SIGINT
@@ -55,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`pconf --version | head -1`): nothing left to say
         _quiet_stdout()
         return EXIT_OK
+    finally:
+        if program:
+            gc.disable()
 
 
 def _main(argv: list[str]) -> int:
@@ -74,12 +83,12 @@ def _main(argv: list[str]) -> int:
         return handler(args)
     except ConfigError as exc:
         if trace:
-            traceback.print_exc()
+            _print_traceback()
         print_issues(exc.issues)
         return EXIT_CONFIG
     except Fault as exc:  # the environment, not the file and not pconf: one line, exit 3
         if trace:
-            traceback.print_exc()
+            _print_traceback()
         print(f"pconf {args.command}: {exc}", file=sys.stderr, flush=True)
         return EXIT_FAULT
     except BrokenPipeError:  # e.g. `pconf compile x.toml | head`
@@ -87,9 +96,15 @@ def _main(argv: list[str]) -> int:
         return EXIT_OK
     except Exception as exc:  # an internal bug: one line that says so and how to report it
         if trace:
-            traceback.print_exc()
+            _print_traceback()
         print(internal_error_line(exc, trace), file=sys.stderr)
         return EXIT_BUG
+
+
+def _print_traceback() -> None:
+    import traceback  # only when asked (PCONF_TRACEBACK=1): not imported at every start
+
+    traceback.print_exc()
 
 
 def _quiet_stdout() -> None:
@@ -129,11 +144,38 @@ def parser(argv: Sequence[str] = (), every: bool = False) -> argparse.ArgumentPa
     top.add_argument("--version", action=_Version, help="pconf's version, the vLLM releases it models, the hash scheme")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     chosen = next((a for a in argv if not a.startswith("-")), None)
-    for name, (module, text) in COMMANDS.items():
-        p = sub.add_parser(name, help=text)
+    # `pconf COMMAND ...`: only that command's parser is built (start-up time); otherwise every command is listed,
+    # for `pconf --help` and for the choices of a mistyped one (``every``: all built, for completion).
+    one = not every and argv and argv[0] in COMMANDS
+    listed = {argv[0]: COMMANDS[argv[0]]} if one else COMMANDS
+    for name, (module, text) in listed.items():
+        p = sub.add_parser(name, help=text, formatter_class=_Formatter)
         if every or name == chosen:
             importlib.import_module(module).PARSERS[name](p)
     return top
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, told the terminal's width as argparse works it out (``shutil.get_terminal_size``:
+    ``COLUMNS``, else the terminal, else 80; less 2) without importing shutil, which argparse does for every
+    argument it declares (with shutil's archive modules: a few ms of every command's start-up)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
 
 
 class _Version(argparse.Action):

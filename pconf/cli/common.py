@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -122,13 +122,29 @@ def emit(text: str, output: str | None) -> None:
 
 def write(path: str, text: str) -> None:
     """Write an output file the user named; a failure is the user's to fix (exit 2), not a bug."""
+    emit_chunks((text,), path)
+
+
+def emit_chunks(chunks: Iterable[str], output: str | None) -> None:
+    """Write a command's output piece by piece as it is made: to stdout, or to the file the user named (opened once
+    the first piece is made, so a failure before any output leaves no file). A file that cannot be written is the
+    user's to fix (exit 2), not a bug."""
+    if not output:
+        for chunk in chunks:
+            sys.stdout.write(chunk)
+        return
     from pconf.errors import ConfigError, Issue, Location
 
+    pieces = iter(chunks)
+    first = next(pieces, "")
     try:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(first)
+            for chunk in pieces:
+                f.write(chunk)
     except OSError as exc:
-        raise ConfigError([Issue((), Location.file(path), "output.write", f"cannot write the file: {exc.strerror}",
+        raise ConfigError([Issue((), Location.file(output), "output.write",
+                                 f"cannot write the file: {exc.strerror}",
                                  hint="check the directory exists and is writable")]) from None
 
 

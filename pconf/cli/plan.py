@@ -7,7 +7,17 @@ import os
 import sys
 from collections.abc import Callable
 
-from pconf.cli.common import EXIT_OK, compile_args, emit, inputs, output_option, print_issues, probe_options, usage
+from pconf.cli.common import (
+    EXIT_OK,
+    compile_args,
+    emit,
+    emit_chunks,
+    inputs,
+    output_option,
+    print_issues,
+    probe_options,
+    usage,
+)
 
 
 def _kinds(text: str) -> tuple[str, ...]:
@@ -50,7 +60,7 @@ def _plan_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from pconf.emit import PLAN_FORMATS, plan_text
+    from pconf.emit import PLAN_FORMATS, plan_chunks
     from pconf.emit.mermaid import TooLarge
 
     fmt = PLAN_FORMATS[args.format]
@@ -71,16 +81,16 @@ def _plan(args: argparse.Namespace) -> int:
             return usage(f"{option} {value} is outside 0..{limit - 1}", "plan")
     if fmt.needs_rank and args.rank is None:
         return usage(f"--format {args.format} needs --rank R", "plan")
-    try:
-        text = plan_text(plan, args.format, rank=args.rank, node=args.node, model=args.model, groups=args.groups,
-                         color_by=args.color_by, color=_ansi(args.color, args.output))
+    try:  # the big formats are made as they are written (pconf.emit.plan_chunks)
+        chunks = plan_chunks(plan, args.format, rank=args.rank, node=args.node, model=args.model,
+                             groups=args.groups, color_by=args.color_by, color=_ansi(args.color, args.output))
     except TooLarge as exc:
         return usage(str(exc), "plan")
     if args.format == "vllm":
         from pconf.emit.vllm import serve_warnings
 
         print_issues(serve_warnings(compiled))
-    emit(text, args.output)
+    emit_chunks(chunks, args.output)
     return EXIT_OK
 
 

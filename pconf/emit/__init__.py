@@ -16,11 +16,13 @@ configuration or feeds back into the stages before it.
   ``skypilot`` (a SkyPilot task).
 
 ``PLAN_FORMATS`` names the formats of ``pconf plan``; a new format is a module here plus a row there.
+``plan_chunks`` gives the same text in pieces: ``stream`` writes a whole plan as JSON, YAML or TOML rank by rank
+(the same bytes as ``document`` on ``Plan.to_dict``), and ``table`` its table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -100,9 +102,11 @@ def plan_text(plan: Plan, fmt: str, *, rank: int | None = None, node: int | None
         from pconf.emit.table import plan_table, rank_table
 
         return plan_table(plan, node) if rank is None else rank_table(plan, rank)
+    if rank is None:
+        return "".join(plan_chunks(plan, fmt, node=node))
     from pconf.emit.document import render
 
-    return render(plan.to_dict(node) if rank is None else plan.rank_dict(rank), fmt)
+    return render(plan.rank_dict(rank), fmt)
 
 
 def target_text(compiled: Compiled, fmt: str, model: str | None = None) -> str:
@@ -124,3 +128,22 @@ def target_text(compiled: Compiled, fmt: str, model: str | None = None) -> str:
 
         return skypilot_text(compiled, model)
     raise ValueError(f"unknown deployment target {fmt!r}")
+
+
+def plan_chunks(plan: Plan, fmt: str, *, rank: int | None = None, node: int | None = None, model: str = "$MODEL",
+                groups: Sequence[str] | None = None, color_by: str | None = None,
+                color: bool = False) -> Iterator[str]:
+    """``plan_text`` in pieces, for writing as it is made: the whole plan (or one node's ranks) as json, yaml, toml
+    or a table comes rank by rank and group by group (``pconf.emit.stream``, ``pconf.emit.table``), in memory that
+    does not grow with the plan's output; a single rank, and the other formats, in one piece (made before this
+    returns, so their errors are raised here)."""
+    if rank is None and fmt in ("json", "yaml", "toml"):
+        from pconf.emit.stream import plan_chunks as stream
+
+        return stream(plan, fmt, node)
+    if rank is None and fmt == "table":
+        from pconf.emit.table import plan_table_chunks
+
+        return plan_table_chunks(plan, node)
+    return iter((plan_text(plan, fmt, rank=rank, node=node, model=model, groups=groups, color_by=color_by,
+                           color=color),))

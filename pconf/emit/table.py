@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from pconf.emit.model import model_lines, rank_model_lines
@@ -11,7 +13,8 @@ from pconf.netaddr import host_port
 from pconf.plan import GROUP_KINDS, rank_span
 
 if TYPE_CHECKING:
-    from pconf.plan import Plan
+    from pconf.numa.binding import Binding
+    from pconf.plan import Plan, RankInfo
 
 
 def aligned(header: Sequence[str], rows: Sequence[Sequence[str]], *, right: bool = False,
@@ -28,20 +31,30 @@ def aligned(header: Sequence[str], rows: Sequence[Sequence[str]], *, right: bool
 
 def plan_table(plan: Plan, node: int | None = None) -> str:
     """The plan for people: a header, one aligned row per rank, then each group kind summarised."""
+    return "".join(plan_table_chunks(plan, node))
+
+
+def plan_table_chunks(plan: Plan, node: int | None = None) -> Iterator[str]:
+    """``plan_table`` in pieces, rank rows a block at a time: the columns' widths come from the largest value of
+    each (the coordinates are never negative), so no row is kept; the NUMA rows take two passes, one for widths."""
     ranks = plan.ranks if node is None else [plan.rank(r) for r in plan.node_ranks(node)]
     sizes = f"DP={plan.dp} PP={plan.pp} PCP={plan.pcp} TP={plan.tp} DCP={plan.dcp}"
     where = f"{plan.nnodes} node{'s' if plan.nnodes > 1 else ''} ({plan.per_node} per node)"
-    lines = [f"{plan.world_size} ranks on {where}; {sizes}; {plan.graph_hash}"]
+    yield f"{plan.world_size} ranks on {where}; {sizes}; {plan.graph_hash}\n"
     columns = ("rank", "node", "local", "dp", "pp", "pcp", "tp", "dcp", "ep")
-    lines += aligned(columns, [[str(v) if v is not None else "-" for v in row] for row in ranks], right=True)
-    lines.append("groups:")
+    widths = [max(len(name), _widest(ranks, i)) for i, name in enumerate(columns)]
+    template = "  ".join(f"%{w}s" for w in widths) + "\n"
+    yield template % columns
+    yield from _blocks(template % tuple("-" if v is None else v for v in row) for row in ranks)
+    lines = ["groups:"]
     for kind in GROUP_KINDS:
-        groups = plan.groups(kind)
-        if not groups:
+        count = plan.group_count(kind)
+        if not count:
             lines.append(f"  {kind:<4} none (the model is dense: no expert-parallel group)")
             continue
-        shown = " ".join(f"[{rank_span(g)}]" for g in groups[:4]) + (" ..." if len(groups) > 4 else "")
-        lines.append(f"  {kind:<4} {len(groups)} of {len(groups[0])}: {shown}")
+        first = list(islice(plan.iter_groups(kind), 4))
+        shown = " ".join(f"[{rank_span(g)}]" for g in first) + (" ..." if count > 4 else "")
+        lines.append(f"  {kind:<4} {count} of {len(first[0])}: {shown}")
     for block in model_lines(plan):
         lines += [block] if isinstance(block, str) else aligned(*block, indent="  ")
     ports = plan.ports
@@ -54,8 +67,23 @@ def plan_table(plan: Plan, node: int | None = None) -> str:
     if ports.api_ports:
         text += f"; API server {rank_span(ports.api_ports)}"
     lines.append(text)
-    lines += numa_lines(plan, [row.rank for row in ranks])
-    return "\n".join(lines) + "\n"
+    yield "".join(line + "\n" for line in lines)
+    yield from _blocks(line + "\n" for line in numa_line_chunks(plan, [row.rank for row in ranks]))
+
+
+def _widest(rows: Sequence[RankInfo], column: int) -> int:
+    """The width of a column of non-negative integers (or all None, shown as ``-``)."""
+    if not rows:
+        return 0
+    if rows[0][column] is None:
+        return 1
+    return len(str(max(map(itemgetter(column), rows))))
+
+
+def _blocks(lines: Iterable[str], size: int = 256) -> Iterator[str]:
+    it = iter(lines)
+    while block := "".join(islice(it, size)):
+        yield block
 
 
 def rank_table(plan: Plan, rank: int) -> str:
@@ -72,28 +100,48 @@ def rank_table(plan: Plan, rank: int) -> str:
 def numa_lines(plan: Plan, ranks: list[int]) -> list[str]:
     """The NUMA binding of ``ranks`` for people (nothing when numa_bind is off): each worker's GPU index, node,
     CPUs and numactl prefix, then each DP rank's EngineCore."""
+    return list(numa_line_chunks(plan, ranks))
+
+
+def numa_line_chunks(plan: Plan, ranks: list[int]) -> Iterator[str]:
+    """``numa_lines`` one line at a time: a first pass over the bindings for the columns' widths (and the
+    EngineCores, one per DP rank), a second one for the rows."""
     numa = plan.numa
     if numa.mode == "off":
-        return []
+        return
     if numa.mode == "runtime":
-        return [f"numa: left to vLLM's auto-detection at run time ({numa.reason})"]
-    lines = [f"numa: planned from {numa.reason}"]
-    rows, engines, seen = [], [], set()
+        yield f"numa: left to vLLM's auto-detection at run time ({numa.reason})"
+        return
+    yield f"numa: planned from {numa.reason}"
+    header = ("rank", "gpu", "numa", "cpus", "numactl")
+    widths = [len(h) for h in header]
+    engines, seen = [], set()
     for r in ranks:
         b = plan.binding(r)
         if b is None:
             continue
-        cpus = b.cpus if b.cpus is not None else b.as_dict()["allowed_cpus"]
-        rows.append([str(r), str(b.gpu_index), ",".join(map(str, b.nodes)), shorten(cpus or "?", 40),
-                     b.numactl_command])
+        widths = [max(w, len(cell)) for w, cell in zip(widths, _numa_row(r, b), strict=True)]
         dp = plan.rank(r).dp
         if dp not in seen:
             seen.add(dp)
             engine = plan.binding(r, "EngineCore")
             if engine is not None:
                 engines.append(f"  EngineCore of DP rank {dp}: {engine.numactl_command}")
-    lines += aligned(("rank", "gpu", "numa", "cpus", "numactl"), rows, indent="  ")
-    return lines + engines
+
+    def line(cells: Sequence[str]) -> str:
+        return ("  " + "  ".join(v.ljust(w) for v, w in zip(cells, widths, strict=True))).rstrip()
+
+    yield line(header)
+    for r in ranks:
+        b = plan.binding(r)
+        if b is not None:
+            yield line(_numa_row(r, b))
+    yield from engines
+
+
+def _numa_row(r: int, b: Binding) -> list[str]:
+    cpus = b.cpus if b.cpus is not None else b.as_dict()["allowed_cpus"]
+    return [str(r), str(b.gpu_index), ",".join(map(str, b.nodes)), shorten(cpus or "?", 40), b.numactl_command]
 
 
 def topology_table(doc: dict[str, Any]) -> str:

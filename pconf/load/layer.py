@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pconf.errors import Location
 from pconf.keypath import KeyPath
@@ -18,8 +17,7 @@ MAX_OVERRIDES = 1000
 MIN_INT, MAX_INT = -(1 << 63), (1 << 63) - 1
 
 
-@dataclass(frozen=True, slots=True)
-class Layer:
+class Layer(NamedTuple):
     """Raw settings of one source: builtins only, ``extends``/``reset`` already taken out.
 
     ``where`` maps each key path the layer sets (tables included) to where it was written.
@@ -30,7 +28,7 @@ class Layer:
     name: str
     data: dict[str, Any]
     where: dict[KeyPath, Location]
-    resets: tuple[tuple[KeyPath, Location], ...] = field(default=())
+    resets: tuple[tuple[KeyPath, Location], ...] = ()
     origin: Location | None = None
 
     @property

@@ -12,8 +12,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pconf.errors import Issue, Location
 from pconf.keypath import KeyPath
@@ -27,8 +26,7 @@ _HF_ID = re.compile(r"(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*\Z", re.ASCII)
 _COMMIT = re.compile(r"[0-9a-f]{40}\Z")
 
 
-@dataclass(frozen=True, slots=True)
-class ModelConfigFile:
+class ModelConfigFile(NamedTuple):
     """A model's config.json as read: its parsed table, and the path it was read from (as messages show it)."""
 
     data: dict[str, Any]

@@ -17,7 +17,7 @@ demand, so one rank's slice of a large plan costs O(1) plus its groups' sizes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import repeat
@@ -124,6 +124,18 @@ class Plan:
         if kind == "ep" and not self.has_ep:
             return []
         return self._layout.groups(kind)
+
+    def group_count(self, kind: str) -> int:
+        """How many groups of ``kind`` there are (0 for EP without EP groups)."""
+        if kind not in GROUP_LAYOUT:
+            raise KeyError(f"unknown group kind {kind!r}; one of {', '.join(GROUP_LAYOUT)}")
+        return 0 if kind == "ep" and not self.has_ep else self._layout.group_count(kind)
+
+    def iter_groups(self, kind: str) -> Iterator[list[int]]:
+        """``groups(kind)`` one group at a time: memory for one group (the streaming emitters write them so)."""
+        if kind not in GROUP_LAYOUT:
+            raise KeyError(f"unknown group kind {kind!r}; one of {', '.join(GROUP_LAYOUT)}")
+        return iter(()) if kind == "ep" and not self.has_ep else self._layout.iter_groups(kind)
 
     def group_of(self, kind: str, r: int) -> list[int]:
         """The members of rank ``r``'s group of ``kind``, computed without building the other groups."""

@@ -16,7 +16,7 @@ place is a few divisions, so one rank's slice of a large plan costs O(1) plus it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, repeat
 from math import prod
 from operator import add, floordiv, mod
@@ -154,6 +154,16 @@ class Grid:
         """Every group of ``kind``, in the flatten order."""
         cut = self._cut(kind)
         return _runs(_flatten(cut.order), cut.run, self.size)
+
+    def group_count(self, kind: str) -> int:
+        """How many groups of ``kind`` there are."""
+        return self.size // self._cut(kind).run
+
+    def iter_groups(self, kind: str) -> Iterator[list[int]]:
+        """The groups of ``groups(kind)`` one at a time (memory for one group, not for all of them)."""
+        cut = self._cut(kind)
+        order = iter(_flatten(cut.order))
+        return ([r] for r in order) if cut.run == 1 else map(list, zip(*[order] * cut.run, strict=False))
 
     def group(self, kind: str, g: int) -> list[int]:
         """The members of group ``g`` of ``kind`` (counted in the flatten order), without the other groups."""

@@ -7,7 +7,7 @@ key path); ``check_all`` places each one with the location of its key and the ru
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pconf.errors import MISSING, Issue, Location, Severity, problem
 from pconf.keypath import KeyPath
@@ -16,8 +16,7 @@ from pconf.resolve import ResolvedConfig
 RuleCheck = Callable[[ResolvedConfig], "Issue | list[Issue] | None"]
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(NamedTuple):
     """One named check; ``source`` says which part of vLLM makes it, ``doc`` what it requires."""
 
     id: str

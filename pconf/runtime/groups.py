@@ -19,11 +19,11 @@ import torch.distributed as dist
 from torch._C._distributed_c10d import PrefixStore, ProcessGroup, Store
 
 from pconf.plan import GROUP_KINDS, Plan
-from pconf.runtime.store import RendezvousTimeout, connect_store, hosts_store, wait_for_keys
+from pconf.runtime.store import RendezvousTimeout, arrive, connect_store, hosts_store, wait_for
 from pconf.runtime.verify import publish_and_verify
 
 DEFAULT_INIT_TIMEOUT = 300.0
-DONE_KEY = "pconf/shut-down/{rank}"
+DONE_KEY = "pconf/shut-down"
 
 
 class GroupCheckFailed(RuntimeError):
@@ -160,11 +160,11 @@ def shutdown(groups: Groups | None = None, timeout: float = 30.0) -> None:
         dist.destroy_process_group()
     if groups is None:
         return
-    groups.store.set(DONE_KEY.format(rank=groups.rank), "1")
+    if arrive(groups.store, DONE_KEY, groups.world_size):  # a counter: O(1) requests per rank
+        groups.store.set(DONE_KEY + "/all", "1")
     if hosts_store(groups.rank):
         with contextlib.suppress(RendezvousTimeout):  # a rank that never gets here must not hang this one
-            wait_for_keys(groups.store, {r: DONE_KEY.format(rank=r) for r in range(groups.world_size)},
-                          time.monotonic() + timeout, "shutdown")
+            wait_for(groups.store, DONE_KEY + "/all", time.monotonic() + timeout, "shutdown")
     groups.device.clear()
     groups.cpu.clear()
     groups.dp_sync = None

@@ -98,7 +98,7 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
     from torch.distributed import DistError
 
     from pconf.runtime.store import HOSTED_ENV, connect_store_client, host_store, joined, lost_store
-    from pconf.runtime.verify import join_keys
+    from pconf.runtime.verify import JOIN_KEY
     from pconf.runtime.worker import REPORT_KEY, report_timings
 
     ranks = plan.node_ranks(options.node)
@@ -116,7 +116,7 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
     children: list[RankProcess] = []
     stop = _forward_signals(children, muted)  # before the first child exists: a signal never finds us unprepared
     watchdog = _Watchdog()  # stops the ranks if this launcher dies without doing so (kill -9)
-    keys = join_keys(plan.world_size)
+    keys = {r: JOIN_KEY.format(rank=r) for r in ranks}  # this node's ranks' join records
     launchers = {n: LAUNCHER_KEY.format(node=n) for n in range(plan.nnodes)}
     start = time.monotonic()
     # pconf's own check run must finish in time (its ranks give up on the rendezvous at --timeout, a little
@@ -190,15 +190,26 @@ def launch(plan: Plan, options: LaunchOptions, out: TextIO = sys.stderr) -> int:
 
 def _status(plan: Plan, store: Any, keys: dict[int, str], launchers: dict[int, str], options: LaunchOptions,
             left: float, last_count: int, say: Any, force: bool) -> int:
-    """Say what the run waits for (ranks, or with a command the other nodes' launchers); return the count."""
+    """Say what the run waits for (ranks, or with a command the other nodes' launchers); return the count. The
+    world's ranks are one counter (``verify.arrivals``); only this node's ranks are looked up one by one."""
     from pconf.runtime.store import joined
+    from pconf.runtime.verify import arrivals
 
-    what, present = ("ranks", joined(store, keys)) if not options.command else ("nodes", joined(store, launchers))
-    total = plan.world_size if what == "ranks" else plan.nnodes
-    if len(present) < total and (len(present) != last_count or force):
-        missing = [r for r in range(total) if r not in set(present)]
-        say(f"waiting: {len(present)}/{total} {what} joined; missing {rank_span(missing)}; {max(left, 0):.0f} s left")
-    return len(present)
+    if options.command:
+        present = joined(store, launchers)
+        if len(present) < plan.nnodes and (len(present) != last_count or force):
+            missing = [n for n in range(plan.nnodes) if n not in set(present)]
+            say(f"waiting: {len(present)}/{plan.nnodes} nodes joined; missing {rank_span(missing)}; "
+                f"{max(left, 0):.0f} s left")
+        return len(present)
+    count = arrivals(store)
+    if count < plan.world_size and (count != last_count or force):
+        here = set(joined(store, keys))
+        missing = [r for r in keys if r not in here]
+        elsewhere = plan.world_size - count - len(missing)
+        say(f"waiting: {count}/{plan.world_size} ranks joined; missing {rank_span(missing) or 'none'} here"
+            + (f" and {elsewhere} on other nodes" if elsewhere > 0 else "") + f"; {max(left, 0):.0f} s left")
+    return count
 
 
 def _missing_line(plan: Plan, store: Any, options: LaunchOptions) -> str:

@@ -2,10 +2,15 @@
 
 A launcher (``pconf launch``) hosts the store itself and tells its ranks so (``PCONF_STORE_HOSTED=1``), which
 lets it watch ranks join and outlive a rank that dies; otherwise global rank 0 hosts it, as torchrun does.
+
+Everything every rank does through the store is O(1) requests in the number of ranks N (one store serves them
+all): a barrier is a counter (``arrive``: the N-th arrival sets a key the others ``wait_for``), never a key per
+rank that each rank waits on. Only a failure report may cost O(N), and then once (``missing_ranks``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -32,6 +37,10 @@ class RendezvousTimeout(Fault, TimeoutError):
         self.missing = tuple(missing)
         self.what, self.waited = what, waited
         shown = ", ".join(map(str, self.missing[:16])) + (" ..." if len(self.missing) > 16 else "")
+        if not self.missing:
+            super().__init__(f"{what}: not every rank got there within {waited:.0f} s",
+                             "start every node's ranks, and check they reach the rendezvous address")
+            return
         super().__init__(f"{what}: rank{'s' if len(self.missing) != 1 else ''} {shown} did not join within "
                          f"{waited:.0f} s", "start every node's ranks, and check they reach the rendezvous address")
 
@@ -105,6 +114,45 @@ def wait_for_keys(store: Store, keys: dict[int, str], deadline: float, what: str
         if not missing:
             return
         raise RendezvousTimeout(what, missing, time.monotonic() - start) from None
+
+
+def count(store: Store, key: str) -> int:
+    """A counter's value (0 when nothing was added yet): one request."""
+    return int(store.add(key, 0))
+
+
+def arrive(store: Store, key: str, n: int) -> bool:
+    """Add 1 to the counter ``key``: True for the ``n``-th arrival (which then sets what the others wait for)."""
+    return int(store.add(key, 1)) == n
+
+
+def wait_for(store: Store, key: str, deadline: float, what: str) -> None:
+    """Wait until ``key`` exists (the store wakes us, no polling); at the deadline, RendezvousTimeout without
+    names (the caller knows whom it waited for: see ``missing_ranks``)."""
+    start = time.monotonic()
+    try:
+        store.wait([key], timedelta(seconds=max(deadline - start, 0.001)))
+    except DistError:  # the store's wait timed out
+        if not store.check([key]):
+            raise RendezvousTimeout(what, (), time.monotonic() - start) from None
+
+
+def missing_ranks(store: Store, key: str, n: int, report_key: str, grace: float = 10.0) -> list[int]:
+    """The ranks ``r < n`` whose ``key.format(rank=r)`` is absent, for a timeout's report.
+
+    The first rank to ask checks the N keys and publishes the list under ``report_key``; the others read it (one
+    request each), so N ranks timing out together cost O(N) requests, not O(N²). A rank that does not see the
+    list within ``grace`` seconds (its reporter died) checks the keys itself."""
+    if int(store.add(report_key + "/reporter", 1)) == 1:
+        missing = [r for r in range(n) if not store.check([key.format(rank=r)])]
+        store.set(report_key, json.dumps(missing))
+        return missing
+    try:
+        store.wait([report_key], timedelta(seconds=grace))
+        found: list[int] = json.loads(store.get(report_key))
+    except DistError:
+        return [r for r in range(n) if not store.check([key.format(rank=r)])]
+    return found
 
 
 def joined(store: Store, keys: dict[int, str]) -> list[int]:

@@ -4,8 +4,7 @@ the file's profile, never a version string."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 #: How DeepSeek-V4's fused-MoE path (moe_backend other than deep_gemm_mega_moe) checks its experts:
 #: ``routed_per_tp``: n_routed_experts % TP (0.23.0); ``physical_per_tp``: (experts + redundant) % TP (0.28.0);
@@ -25,8 +24,7 @@ _TP_OVER_EXPERTS_0_23 = frozenset({
 })
 
 
-@dataclass(frozen=True)
-class ModelRelease:
+class ModelRelease(NamedTuple):
     """The model facts of one vLLM release that the model checks depend on.
 
     ``mla_model_types``: the model types vLLM runs with multi-head latent attention when their config has

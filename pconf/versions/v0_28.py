@@ -1,14 +1,11 @@
 """vLLM 0.28.0: what changed since 0.23 (``vllm-versions.md`` §6 in the shared spec)."""
 
-from dataclasses import replace
-
 from pconf.schema.checks import EPLB_ASYNC_COMMUNICATOR
 from pconf.versions import v0_23
 from pconf.versions.model import VLLM_0_28
 from pconf.versions.profile import FieldChange, Profile, ServeFlag
 
-BEHAVIOUR = replace(
-    v0_23.BEHAVIOUR,
+BEHAVIOUR = v0_23.BEHAVIOUR._replace(
     eplb_communicator_order=("nixl", "elastic"),  # NIXL is preferred before pynccl for elastic EP
     eplb_size_axes=("tp", "pcp", "dp"),
     eplb_async_refuses_nccl=True,

@@ -1,13 +1,10 @@
 """vLLM 0.34.0: what changed since 0.28 (``vllm-versions.md`` §6 in the shared spec)."""
 
-from dataclasses import replace
-
 from pconf.versions import v0_28
 from pconf.versions.model import VLLM_0_34
 from pconf.versions.profile import FieldChange, Profile, ServeFlag
 
-BEHAVIOUR = replace(
-    v0_28.BEHAVIOUR,
+BEHAVIOUR = v0_28.BEHAVIOUR._replace(
     eplb_communicator_order=("xpu", "nixl", "elastic"),
     eplb_platforms=("cuda", "rocm", "xpu"),
     elastic_ep_refuses_external_lb=False,
