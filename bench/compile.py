@@ -102,9 +102,9 @@ def main() -> int:
     # Interleave short batches so machine noise hits both sides alike.
     results: dict[str, list[float]] = {"pconf": [], "omegaconf": [], "yaml": []}
     for _ in range(10):
-        results["pconf"].append(median_seconds(run_pconf, args.rounds // 10))
+        results["pconf"].append(median_seconds(run_pconf, max(args.rounds // 10, 1)))
         results["omegaconf"].append(median_seconds(run_omegaconf, max(args.rounds // 100, 3)))
-        results["yaml"].append(median_seconds(run_yaml_only, args.rounds // 10))
+        results["yaml"].append(median_seconds(run_yaml_only, max(args.rounds // 10, 1)))
     med = {k: statistics.median(v) for k, v in results.items()}
     print(f"pconf compile (3 YAML layers, load+merge+validate+resolve): {med['pconf'] * 1e3:8.3f} ms")
     print(f"OmegaConf load+merge+to_object (same layers, every field):  {med['omegaconf'] * 1e3:8.3f} ms")

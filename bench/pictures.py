@@ -30,7 +30,7 @@ def compiled_for(per_node: int, n: int = 4096, tp: int = 8) -> Compiled:
     dp = n // tp
     nnodes = n // per_node
     doc = {"parallel": {"tensor_parallel_size": tp, "data_parallel_size": dp, "enable_expert_parallel": True,
-                        "nnodes": nnodes, "data_parallel_size_local": dp // nnodes},
+                        "nnodes": nnodes, "data_parallel_size_local": dp // nnodes, "master_addr": "10.0.0.1"},
            "cluster": {"devices_per_node": per_node}}
     return pconf.compile_dict(doc)
 

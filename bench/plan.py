@@ -33,7 +33,7 @@ def compiled_for(n: int) -> Compiled:
     dp = n // TP
     nnodes = max(1, n // PER_NODE)
     doc = {"parallel": {"tensor_parallel_size": TP, "data_parallel_size": dp, "enable_expert_parallel": True,
-                        "nnodes": nnodes, "data_parallel_size_local": dp // nnodes},
+                        "nnodes": nnodes, "data_parallel_size_local": dp // nnodes, "master_addr": "10.0.0.1"},
            "cluster": {"devices_per_node": PER_NODE}}
     return pconf.compile_dict(doc)
 

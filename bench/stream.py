@@ -38,6 +38,7 @@ def write_config(directory: Path, n: int, numa: bool) -> Path:
     path = directory / f"plan{n}.toml"
     text = (f"[parallel]\ntensor_parallel_size = {TP}\ndata_parallel_size = {dp}\nenable_expert_parallel = true\n"
             f"nnodes = {nnodes}\ndata_parallel_size_local = {dp // nnodes}\nmaster_port = 29500\n"
+            'master_addr = "10.0.0.1"\n'
             f"data_parallel_master_port = 29600\n" + ("numa_bind = true\n" if numa else "")
             + f"\n[cluster]\ndevices_per_node = {per_node}\n")
     if numa:

@@ -60,7 +60,8 @@ def plan_for(n: int, overrides: dict[str, object] | None = None) -> Plan:
     doc = {"parallel": {"tensor_parallel_size": TP, "data_parallel_size": dp, "enable_expert_parallel": True,
                         "nnodes": dp, "data_parallel_size_local": 1, "master_port": 29500,
                         "data_parallel_master_port": 29600, **(overrides or {})},
-           "cluster": {"devices_per_node": TP}}
+           "cluster": {"devices_per_node": TP,  # every "node" on this host, said outright
+                       "network": {"node_addresses": ["127.0.0.1"] * dp}}}
     return pconf.compile_dict(doc).plan()
 
 
