@@ -140,6 +140,7 @@ def parser(argv: Sequence[str] = (), every: bool = False) -> argparse.ArgumentPa
         description="Compile layered TOML/YAML cluster files into a validated vLLM parallel configuration.",
         epilog="exit codes: 0 ok, 1 a check found a difference, 2 bad input or usage, 3 an environment fault, 70 an "
         "internal error, 130 interrupted (docs/errors.md#exit-codes). pconf docs KEY: one key of the format.",
+        formatter_class=_Formatter,
     )
     top.add_argument("--version", action=_Version, help="pconf's version, the vLLM releases it models, the hash scheme")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
