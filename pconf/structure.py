@@ -440,6 +440,8 @@ def _layout_issues(tree: dict[str, Any], merged: Merged) -> list[Issue]:
 def _reset_issues(merged: Merged, profile: Profile) -> list[Issue]:
     """A ``reset`` (or ``--set ~key``) names a key of the format, like any key: a misspelt one is an error with
     the same "did you mean" (it would otherwise reset nothing, silently)."""
+    if not merged.resets:  # the common case: nothing to look up
+        return []
     known = {tuple(path.split(".")) for path in profile.fields()}
     issues = []
     for path, where in merged.resets:

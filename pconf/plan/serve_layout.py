@@ -39,7 +39,7 @@ def node_layout(plan: Plan, node: int, dp_rank: int | None = None) -> dict[str, 
     elif plan.dp > 1:
         out.update(data_parallel_size_local=resolved.data_parallel_size_local, **dp_address)
         if node:
-            out["data_parallel_start_rank"] = min(plan.rank(r).dp for r in plan.node_ranks(node))
+            out["data_parallel_start_rank"] = node_dp_ranks(plan, node)[0]
     return out
 
 
