@@ -27,7 +27,7 @@ from pconf.resolve import ResolvedConfig, platform_custom_all_reduce, read_env, 
 from pconf.rules import check_all
 from pconf.schema import DERIVED_FIELDS, DeployConfig, Document, ModelSection
 from pconf.structure import structure
-from pconf.target import target_layers
+from pconf.target import fixed_addresses, target_layers
 from pconf.tree import leaf_paths, plain
 from pconf.versions import PROFILES
 
@@ -404,6 +404,8 @@ def _same(a: Any, b: Any) -> bool:
 def _compile_layers(layers: Sequence[Layer], env: Mapping[str, object] | None,
                     model: ModelFacts | None = None, target: str | None = None) -> Compiled:
     merged = merge(layers)
+    if target is not None and (fixed := fixed_addresses(merged, target)):
+        raise RuleError(fixed)
     document = structure(merged)
     if model is None:
         model = read_model(document, merged)

@@ -28,12 +28,10 @@ from pconf.errors import ConfigError, Issue, Location
 from pconf.model import ModelFacts
 from pconf.model.placement import expert_layout, pp_partition
 from pconf.schema.parallel import MAX_PARALLEL_SIZE
+from pconf.target import TARGET_HEAD
 
 #: The node size ``suggest`` assumes when none is given (capped at the number of GPUs).
 DEFAULT_DEVICES_PER_NODE = 8
-#: Node 0's address while a multi-node layout is checked (TEST-NET-1, RFC 5737): the layout does not depend on it,
-#: and the documents ``suggest`` returns leave it out (the deployment supplies it).
-CHECK_ADDRESS = "192.0.2.1"
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,9 @@ def suggest(gpus: int, model_config: str | os.PathLike[str], devices_per_node: i
     refused: set[str] = set()
     for candidate in _candidates(gpus, per_node, facts):
         doc = _document(candidate, per_node, path)
-        checked = {**doc, "parallel": {**doc["parallel"], "master_addr": CHECK_ADDRESS}} if candidate[5] > 1 else doc
+        # Over several nodes the layout is checked with the head's address as a deployment supplies it (the same
+        # placeholder as a deployment target's); the document leaves it out.
+        checked = {**doc, "parallel": {**doc["parallel"], "master_addr": TARGET_HEAD}} if candidate[5] > 1 else doc
         try:
             plan = compile_dict(checked, model=facts).plan()
         except ConfigError as exc:

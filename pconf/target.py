@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from pconf.errors import Issue, LoadError, Location, RuleError
+from pconf.errors import Issue, LoadError, Location
 from pconf.keypath import KeyPath, format_path
 from pconf.load import Layer
-from pconf.merge import Merged, merge
+from pconf.merge import Merged
 
 #: The deployment targets (``pconf plan --format``): each starts every node itself and knows the head node's address
 #: only when it runs.
@@ -32,10 +32,11 @@ def target_layer(target: str) -> Layer:
 
 
 def fixed_addresses(merged: Merged, target: str) -> list[Issue]:
-    """The addresses the files (or ``--set``) fix that ``target`` supplies itself (``target.fixed_address``)."""
+    """The addresses the files (or ``--set``) fix that ``target`` supplies itself (``target.fixed_address``):
+    ``merged`` holds the target's layer last, so each key's last setting before it decides."""
     issues = []
     for path in TARGET_ADDRESS_KEYS:
-        chain = merged.chains.get(path)
+        chain = [s for s in merged.chains.get(path, ()) if s.where.kind != "target"]
         if not chain or chain[-1].is_reset:
             continue
         what = "the nodes' addresses" if path[-1] == "node_addresses" else "the head node's address"
@@ -47,14 +48,12 @@ def fixed_addresses(merged: Merged, target: str) -> list[Issue]:
 
 
 def target_layers(layers: Sequence[Layer], env: Mapping[str, object] | None, target: str) -> list[Layer]:
-    """The layers with what ``target`` supplies (``target_layer``); a ConfigError where the files fix it."""
+    """The layers with what ``target`` supplies (``target_layer``) last; once merged, ``fixed_addresses`` says
+    where the files fix it."""
     if target not in TARGETS:
         raise ValueError(f"unknown deployment target {target!r} (one of {', '.join(TARGETS)})")
     if env is not None:
         raise LoadError([Issue((), Location.argument("--vllm-env"), "target.vllm_env", "a deployment target "
                                "compiles the files declaratively: vLLM's variables are the target's to set",
                                "leave out --vllm-env")])
-    fixed = fixed_addresses(merge(layers), target)
-    if fixed:
-        raise RuleError(fixed)
     return [*layers, target_layer(target)]

@@ -70,7 +70,7 @@ ALLOWED: dict[str, set[str]] = {
     "compare": {"compile", "hashing", "keypath", "tree", "versions"},
     "migrate": {"compile", "errors", "keypath", "versions", "schema"},
     "introspect": {"schema", "versions", "structure", "rules", "hashing", "load", "errors"},
-    "suggest": {"compile", "model", "schema", "errors"},
+    "suggest": {"compile", "model", "schema", "errors", "target"},
     "emit": {"compile", "compare", "plan", "hashing", "schema", "versions", "keypath", "errors", "resolve",
              "numa.binding", "model", "suggest", "netaddr", "deployment", "target"},
     "cli": {"_version", "cli", "versions", "migrate", "compile", "compare", "emit", "errors", "hashing", "plan",
