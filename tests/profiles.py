@@ -46,4 +46,5 @@ def examples(ci_count: int) -> int:
     profile's max_examples elsewhere (dev: a tenth), never below 1.
 
     It reads the loaded hypothesis profile, so ``pytest --hypothesis-profile=ci`` scales these counts too."""
-    return max(1, ci_count * settings().max_examples // CI_EXAMPLES)
+    max_examples: int = settings().max_examples
+    return max(1, ci_count * max_examples // CI_EXAMPLES)
