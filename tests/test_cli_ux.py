@@ -692,8 +692,13 @@ README_COMMANDS = readme_commands()
 
 def test_readme_commands_found() -> None:
     assert len(README_COMMANDS) >= 20
-    assert (ROOT / "README.md").read_text(encoding="utf-8").split("```sh\n", 1)[1].startswith(
-        "pip install -e '.[dev]' && pconf compile examples/cluster.toml\n")
+    first = (ROOT / "README.md").read_text(encoding="utf-8").split("```sh\n", 1)[1].splitlines()[0]
+    installs = [step.strip() for step in first.split("&&")[:-1]]
+    assert installs == ["pip install torch==2.13.0", "pip install -e '.[dev,runtime,ray]'"]
+    assert first.endswith("&& pconf compile examples/cluster.toml")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert [line.removeprefix("python3 -m ") for line in ci if line.startswith("python3 -m pip install ")][1:] \
+        == installs, "CI installs exactly as the README says"
 
 
 @pytest.mark.parametrize("command", README_COMMANDS)
