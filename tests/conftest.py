@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests import profiles
@@ -25,3 +27,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if len(keep) < len(items):
         config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("ci_only")])
         items[:] = keep
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test in its own temporary directory, with ``PCONF_TRACEBACK`` unset (errors print as users see
+    them); modules that write files by relative name use it with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PCONF_TRACEBACK", raising=False)
+    return tmp_path

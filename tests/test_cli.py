@@ -16,6 +16,7 @@ import pconf
 import pconf.cli
 import pconf.compile
 from pconf.cli import main
+from tests.helpers import call, write
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,15 +24,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("PCONF_TRACEBACK", raising=False)
-
-
-def write(name: str, text: str) -> str:
-    Path(name).write_text(text, encoding="utf-8")
-    return name
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -39,13 +32,6 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     base = {k: v for k, v in os.environ.items() if k != "PCONF_TRACEBACK" and not k.startswith("VLLM_")}
     return subprocess.run([sys.executable, "-m", "pconf", *args], capture_output=True, text=True, timeout=60,
                           env={**base, **(env or {})}, check=False)
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run ``main(ARGS)`` in-process; the exit code, stdout and stderr."""
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def drop_nulls(value: Any) -> Any:

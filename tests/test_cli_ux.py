@@ -28,6 +28,7 @@ from pconf.introspect.key import describe_key, known_keys
 from pconf.load import sniff_format
 from pconf.versions import PROFILES
 from pconf.versions.serve import LAYOUT_ARGS
+from tests.helpers import call, write
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,21 +44,7 @@ BAD_LINE = 'bad.toml:2:1: parallel.tensor_parallel_size: must be an integer (got
            "[schema.type]\n"
 
 
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("PCONF_TRACEBACK", raising=False)
-
-
-def write(name: str, text: str) -> str:
-    Path(name).write_text(text, encoding="utf-8")
-    return name
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
 def run(*args: str, stdin: str = "", env: dict[str, str] | None = None,

@@ -12,26 +12,13 @@ from pathlib import Path
 import pytest
 
 import pconf
-from pconf.cli import main
+from tests.helpers import call, write
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = ROOT / "tests" / "data" / "sysfs" / "host-1node"
 
 
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-
-
-def write(name: str, text: str) -> str:
-    Path(name).write_text(text, encoding="utf-8")
-    return name
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
 def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,17 +14,10 @@ from pconf.errors import DEFAULT, MISSING, Location
 from pconf.keypath import KeyPath, format_path
 from pconf.load import Layer, load_layers
 from pconf.merge import Merged, Setting, merge
+from tests.helpers import write
 from tests.profiles import examples
 
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-
-
-def write(name: str, text: str) -> str:
-    Path(name).write_text(text, encoding="utf-8")
-    return name
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
 def chain(merged: Merged, key: str) -> list[tuple[str, object]]:

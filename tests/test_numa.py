@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import pconf
-from pconf.cli import main
 from pconf.compile import compile_dict, compile_files, topology_layer
 from pconf.errors import LoadError, RuleError, SchemaError
 from pconf.numa.binding import (
@@ -34,6 +33,7 @@ from pconf.numa.binding import (
 from pconf.numa.sysfs import HostTopology, read_host_topology
 from pconf.plan import Plan
 from pconf.schema import NumaNode, ParallelConfig, Topology
+from tests.helpers import call
 from tests.profiles import examples
 
 TREES = Path(__file__).resolve().parent / "data" / "sysfs"
@@ -612,12 +612,6 @@ class TestGpusUsed:
 
 
 # -- pconf numa and pconf plan on the command line ---------------------------------------------------------------
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 class TestNumaCli:

@@ -17,6 +17,7 @@ import pconf
 from pconf.compile import Compiled
 from pconf.emit.env import env_lines
 from pconf.plan import GROUP_KINDS, Plan, Ports, RankInfo
+from tests.helpers import write
 from tests.profiles import examples
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -401,16 +402,8 @@ def issues_of(path: str, *overrides: str) -> list[str]:
 HEAD = 'master_addr = "10.0.0.1"\ndata_parallel_master_ip = "10.0.0.1"\n'
 
 
-def write(name: str, text: str) -> str:
-    Path(name).write_text(text, encoding="utf-8")
-    return name
-
-
+@pytest.mark.usefixtures("in_tmp")
 class TestPlanErrors:
-    @pytest.fixture(autouse=True)
-    def _in_tmp(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.chdir(tmp_path)
-
     def test_ranks_not_dividing_nodes_is_a_compile_error(self) -> None:
         """Ranks that do not divide into nodes are refused at compile time by EngineArgs' DP×PP×TP rule."""
         path = write("a.toml", f"[parallel]\n{HEAD}tensor_parallel_size = 3\nnnodes = 2\n")

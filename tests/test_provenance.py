@@ -17,17 +17,10 @@ from pconf.emit.document import render
 from pconf.errors import DEFAULT, LoadError, Location
 from pconf.keypath import KeyPath, format_path, parse_dotted
 from pconf.netaddr import address_problem
+from tests.helpers import write
 from tests.profiles import examples
 
-
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-
-
-def write(name: str, text: str) -> str:
-    Path(name).write_text(text, encoding="utf-8")
-    return name
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
 def set_sources(compiled: pconf.Compiled) -> dict[str, str]:

@@ -8,23 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pconf.cli import main
 from pconf.compile import compile_dict, compile_files
 from pconf.errors import RuleError
+from tests.helpers import with_head
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "examples" / "models"
-
-
-def with_head(doc: dict[str, Any]) -> dict[str, Any]:
-    """A suggested document with node 0's address added, as a deployment does for a layout over several nodes."""
-    if doc["parallel"].get("nnodes", 1) == 1:
-        return doc
-    return {**doc, "parallel": {**doc["parallel"], "master_addr": "10.0.0.1"}}
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -15,17 +14,11 @@ from pconf.cli import main
 from pconf.compile import compile_dict
 from pconf.errors import ConfigError
 from pconf.suggest import suggest
+from tests.helpers import with_head
 from tests.profiles import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = sorted(p.name for p in (ROOT / "examples" / "models").iterdir() if p.is_dir())
-
-
-def with_head(doc: dict[str, Any]) -> dict[str, Any]:
-    """A suggested document with node 0's address added, as a deployment does for a layout over several nodes."""
-    if doc["parallel"].get("nnodes", 1) == 1:
-        return doc
-    return {**doc, "parallel": {**doc["parallel"], "master_addr": "10.0.0.1"}}
 
 
 @pytest.fixture(autouse=True)

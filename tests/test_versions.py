@@ -31,25 +31,13 @@ from pconf.introspect import json_schema, schema_path, schema_text
 from pconf.migrate import migrate_file
 from pconf.versions import DEFAULT, PROFILES, lookup
 from pconf.versions.profile import walk_fields
+from tests.helpers import call, write
 from tests.profiles import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-
-
-def write(name: str, text: str) -> str:
-    Path(name).write_text(text, encoding="utf-8")
-    return name
-
-
-def call(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 
 # -- each release's fields, as the versions spec lists them -----------------------------------------------------

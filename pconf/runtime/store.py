@@ -103,19 +103,6 @@ def connect_store(plan: Plan, rank: int, timeout: float) -> TCPStore:
     return host_store(plan, timeout) if hosts_store(rank) else connect_store_client(plan, timeout)
 
 
-def wait_for_keys(store: Store, keys: dict[int, str], deadline: float, what: str) -> None:
-    """Wait until every rank's key exists (the store wakes us, no polling); at the deadline, RendezvousTimeout
-    naming the ranks whose key is missing."""
-    start = time.monotonic()
-    try:
-        store.wait(list(keys.values()), timedelta(seconds=max(deadline - start, 0.001)))
-    except DistError:  # the store's wait timed out (or the store is gone: then check() says so)
-        missing = [r for r, k in keys.items() if not store.check([k])]
-        if not missing:
-            return
-        raise RendezvousTimeout(what, missing, time.monotonic() - start) from None
-
-
 def count(store: Store, key: str) -> int:
     """A counter's value (0 when nothing was added yet): one request."""
     return int(store.add(key, 0))
