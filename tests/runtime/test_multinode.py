@@ -48,14 +48,9 @@ def two_namespaces() -> Iterator[tuple[str, str, str, str]]:
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True, timeout=30)
 
 
-@pytest.mark.ci_only("nothing cheaper launches two nodes; the one-node launch tests take the rest of the path")
-def test_two_nodes_over_veth(no_leftovers: Path, two_namespaces: tuple[str, str, str, str]) -> None:
-    """DP=2 × TP=2 on two nodes: each namespace launches its node's ranks; both rendezvous over the veth pair."""
-    ns0, ns1, addr0, _ = two_namespaces
-    config = write_config(no_leftovers / "c.toml", {
-        "tensor_parallel_size": 2, "data_parallel_size": 2, "data_parallel_size_local": 1, "nnodes": 2,
-        "master_addr": addr0, "data_parallel_master_ip": addr0, "enable_expert_parallel": True,
-    }, {"devices_per_node": 2})
+def launch_two_nodes(config: Path, ns0: str, ns1: str) -> list[tuple[str, str]]:
+    """``pconf launch`` node 0 in ``ns0`` and node 1 in ``ns1`` (DP = 2 × TP = 2: ranks 0,1 and 2,3), both bounded;
+    check both passed and return their (stdout, stderr)."""
     nodes = [subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "pconf", "launch", str(config),
                                "--node-rank", str(node), "--timeout", "90"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -71,6 +66,18 @@ def test_two_nodes_over_veth(no_leftovers: Path, two_namespaces: tuple[str, str,
     assert "pconf launch: node 0: started ranks 0,1 of 4" in results[0][1]
     assert "pconf launch: node 1: started ranks 2,3 of 4" in results[1][1]
     assert "pconf launch: all 2 ranks of node 1 passed in " in results[1][1]
+    return results
+
+
+@pytest.mark.ci_only("nothing cheaper launches two nodes; the one-node launch tests take the rest of the path")
+def test_two_nodes_over_veth(no_leftovers: Path, two_namespaces: tuple[str, str, str, str]) -> None:
+    """DP=2 × TP=2 on two nodes: each namespace launches its node's ranks; both rendezvous over the veth pair."""
+    ns0, ns1, addr0, _ = two_namespaces
+    config = write_config(no_leftovers / "c.toml", {
+        "tensor_parallel_size": 2, "data_parallel_size": 2, "data_parallel_size_local": 1, "nnodes": 2,
+        "master_addr": addr0, "data_parallel_master_ip": addr0, "enable_expert_parallel": True,
+    }, {"devices_per_node": 2})
+    launch_two_nodes(config, ns0, ns1)
 
 
 def test_dp_only_layout_over_veth(no_leftovers: Path, two_namespaces: tuple[str, str, str, str]) -> None:
@@ -81,21 +88,7 @@ def test_dp_only_layout_over_veth(no_leftovers: Path, two_namespaces: tuple[str,
         "tensor_parallel_size": 2, "data_parallel_size": 2, "data_parallel_size_local": 1,
         "data_parallel_master_ip": addr0, "enable_expert_parallel": True,
     }, {"devices_per_node": 2, "network": {"node_addresses": [addr0, addr1]}})
-    nodes = [subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "pconf", "launch", str(config),
-                               "--node-rank", str(node), "--timeout", "90"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for node, ns in enumerate((ns0, ns1))]
-    try:
-        results = [p.communicate(timeout=150) for p in nodes]
-    finally:
-        for p in nodes:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    assert [p.returncode for p in nodes] == [0, 0], results
-    assert "pconf launch: node 0: started ranks 0,1 of 4" in results[0][1]
-    assert "pconf launch: node 1: started ranks 2,3 of 4" in results[1][1]
-    assert "pconf launch: all 2 ranks of node 1 passed in " in results[1][1]
+    results = launch_two_nodes(config, ns0, ns1)
     assert "stateless DP group" in results[0][1]
 
 
