@@ -18,7 +18,6 @@ import argparse
 import gc
 import importlib
 import os
-import shlex
 import sys
 from collections.abc import Callable, Sequence
 
@@ -73,6 +72,8 @@ def _main(argv: list[str]) -> int:
         argv, after = argv[:cut], argv[cut + 1 :]
     args = parser(argv).parse_args(argv)
     if after and not getattr(args, "takes_command", False):
+        import shlex  # only for this message: not imported at every start
+
         takers = " and ".join(f"pconf {name}" for name in TAKE_A_COMMAND)
         return usage(f"takes no arguments after `--` (got {shlex.join(after)}); only {takers} run a command "
                      "given there", args.command)
