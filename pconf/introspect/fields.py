@@ -6,6 +6,7 @@ import json
 import re
 import types
 import typing
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import attrs
@@ -56,13 +57,13 @@ def class_doc(cls: type[Any]) -> str:
     return " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
 
 
-def sections(profile: Profile) -> list[tuple[str, type[Any], bool]]:
-    """Every table of the format the release has, each followed by its own nested tables: (dotted name, class,
-    is a list)."""
+def sections(fields: Callable[[type[Any], str], list[View]]) -> list[tuple[str, type[Any], bool]]:
+    """Every table of the format, each followed by its own nested tables: (dotted name, class, is a list);
+    ``fields(cls, prefix)`` lists a table's fields (one release's, or every release's)."""
     out: list[tuple[str, type[Any], bool]] = []
 
     def walk(cls: type[Any], prefix: str) -> None:
-        for v in views(cls, prefix, profile):
+        for v in fields(cls, prefix):
             if v.shape.table is not None:
                 out.append((v.path, v.shape.table, v.shape.is_list))
                 walk(v.shape.table, v.path + ".")

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from pconf.introspect.fields import View, allowed, cell, class_doc, sentence, show_default, type_name
+from pconf.introspect.fields import View, allowed, cell, class_doc, sections, sentence, show_default, type_name
 from pconf.introspect.jsonschema import schema_path
 from pconf.schema import DERIVED_FIELDS, INTERNAL_FIELDS, LAYER_KEYS, Document, shape
 from pconf.versions import DEFAULT, PROFILES, Profile
@@ -34,7 +34,7 @@ def reference_markdown() -> str:
     from pconf.hashing import factor_names
     from pconf.rules import RULES
 
-    sections = _union_sections()
+    tables = sections(_union_views)
     lines = [
         "# Field reference",
         "",
@@ -57,7 +57,7 @@ def reference_markdown() -> str:
         + ", ".join(f"[`{schema_path(p)}`](../{schema_path(p)})" for p in PROFILES.values()) + ").",
         "",
         "- [Top-level keys](#top-level-keys)",
-        *(f"- [{_heading(name, is_list)}](#{_anchor(name)})" for name, _, is_list in sections),
+        *(f"- [{_heading(name, is_list)}](#{_anchor(name)})" for name, _, is_list in tables),
         "- [Derived values](#derived-values)",
         "- [Not part of the format](#not-part-of-the-format)",
         "- [Graph-hash factors](#graph-hash-factors)",
@@ -73,7 +73,7 @@ def reference_markdown() -> str:
         "",
         "See [layering and overrides](layering.md).",
     ]
-    for name, cls, is_list in sections:
+    for name, cls, is_list in tables:
         lines += ["", f"## {_heading(name, is_list)}", "", class_doc(cls), "",
                   "| key | type | default | allowed | graph | scope | description | vLLM |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -148,19 +148,6 @@ def _union_views(cls: type[Any], prefix: str) -> list[View]:
         if first is not None:
             default = attrs.NOTHING if isinstance(a.default, attrs.Factory) else first.default(a, path)  # type: ignore[arg-type]
             out.append(View(a, path, first.info(a, path), default, shape(a)))
-    return out
-
-
-def _union_sections() -> list[tuple[str, type[Any], bool]]:
-    out: list[tuple[str, type[Any], bool]] = []
-
-    def walk(cls: type[Any], prefix: str) -> None:
-        for v in _union_views(cls, prefix):
-            if v.shape.table is not None:
-                out.append((v.path, v.shape.table, v.shape.is_list))
-                walk(v.shape.table, v.path + ".")
-
-    walk(Document, "")
     return out
 
 
