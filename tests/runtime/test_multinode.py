@@ -48,13 +48,12 @@ def two_namespaces() -> Iterator[tuple[str, str, str, str]]:
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True, timeout=30)
 
 
-def launch_two_nodes(config: Path, ns0: str, ns1: str) -> list[tuple[str, str]]:
-    """``pconf launch`` node 0 in ``ns0`` and node 1 in ``ns1`` (DP = 2 × TP = 2: ranks 0,1 and 2,3), both bounded;
-    check both passed and return their (stdout, stderr)."""
-    nodes = [subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "pconf", "launch", str(config),
-                               "--node-rank", str(node), "--timeout", "90"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for node, ns in enumerate((ns0, ns1))]
+def launch_nodes(config: Path, *within: list[str]) -> list[tuple[str, str]]:
+    """``pconf launch`` node K run under the command prefix ``within[K]`` (``ip netns exec NS``, or nothing), all at
+    once and bounded; check every node passed and return their (stdout, stderr)."""
+    nodes = [subprocess.Popen([*prefix, sys.executable, "-m", "pconf", "launch", str(config), "--node-rank",
+                               str(node), "--timeout", "90"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for node, prefix in enumerate(within)]
     try:
         results = [p.communicate(timeout=150) for p in nodes]
     finally:
@@ -62,7 +61,13 @@ def launch_two_nodes(config: Path, ns0: str, ns1: str) -> list[tuple[str, str]]:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    assert [p.returncode for p in nodes] == [0, 0], results
+    assert [p.returncode for p in nodes] == [0] * len(nodes), results
+    return results
+
+
+def launch_over_veth(config: Path, ns0: str, ns1: str) -> list[tuple[str, str]]:
+    """Node 0 launched in ``ns0``, node 1 in ``ns1`` (DP = 2 × TP = 2: ranks 0,1 and 2,3); both passed."""
+    results = launch_nodes(config, ["ip", "netns", "exec", ns0], ["ip", "netns", "exec", ns1])
     assert "pconf launch: node 0: started ranks 0,1 of 4" in results[0][1]
     assert "pconf launch: node 1: started ranks 2,3 of 4" in results[1][1]
     assert "pconf launch: all 2 ranks of node 1 passed in " in results[1][1]
@@ -77,7 +82,7 @@ def test_two_nodes_over_veth(no_leftovers: Path, two_namespaces: tuple[str, str,
         "tensor_parallel_size": 2, "data_parallel_size": 2, "data_parallel_size_local": 1, "nnodes": 2,
         "master_addr": addr0, "data_parallel_master_ip": addr0, "enable_expert_parallel": True,
     }, {"devices_per_node": 2})
-    launch_two_nodes(config, ns0, ns1)
+    launch_over_veth(config, ns0, ns1)
 
 
 def test_dp_only_layout_over_veth(no_leftovers: Path, two_namespaces: tuple[str, str, str, str]) -> None:
@@ -88,7 +93,7 @@ def test_dp_only_layout_over_veth(no_leftovers: Path, two_namespaces: tuple[str,
         "tensor_parallel_size": 2, "data_parallel_size": 2, "data_parallel_size_local": 1,
         "data_parallel_master_ip": addr0, "enable_expert_parallel": True,
     }, {"devices_per_node": 2, "network": {"node_addresses": [addr0, addr1]}})
-    results = launch_two_nodes(config, ns0, ns1)
+    results = launch_over_veth(config, ns0, ns1)
     assert "stateless DP group" in results[0][1]
 
 
@@ -131,15 +136,5 @@ def test_dp_only_layout_on_ipv6_loopback(no_leftovers: Path) -> None:
         "data_parallel_size": 2, "data_parallel_size_local": 1, "data_parallel_master_ip": "::1",
         "enable_expert_parallel": True,
     }, {"devices_per_node": 1, "network": {"node_addresses": ["::1", "::1"]}})
-    nodes = [subprocess.Popen([sys.executable, "-m", "pconf", "launch", str(config), "--node-rank", str(node),
-                               "--timeout", "90"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for node in (0, 1)]
-    try:
-        results = [p.communicate(timeout=150) for p in nodes]
-    finally:
-        for p in nodes:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    assert [p.returncode for p in nodes] == [0, 0], results
+    results = launch_nodes(config, [], [])
     assert "pconf launch: all 1 ranks of node 1 passed in " in results[1][1]
